@@ -1,0 +1,75 @@
+## bench: build fragment, included by the top-level Makefile.am.
+##
+## The benchmarks are EXTRA_PROGRAMS: neither 'make' nor 'make check'
+## builds them.  'make bench-programs' builds them, 'make bench' also runs
+## them against cistern and the peer allocators (extra runner options go
+## in BENCH_ARGS, e.g. make bench BENCH_ARGS=--quick).
+##
+## They use only the standard malloc family and are linked against
+## nothing of cistern's: every allocator, cistern included, is swapped in
+## with LD_PRELOAD, so all of them run the very same binaries.
+##
+## This fragment is included before the other ones, so it sets
+## EXTRA_PROGRAMS with '='; later fragments must append with '+='.
+
+BENCH_PROGS = \
+	bench/churn_small \
+	bench/server_mt \
+	bench/prodcons \
+	bench/mixed_ws \
+	bench/large \
+	bench/realloc_grow \
+	bench/mass_free \
+	bench/short_threads
+
+EXTRA_PROGRAMS = $(BENCH_PROGS)
+CLEANFILES += $(BENCH_PROGS:=$(EXEEXT))
+EXTRA_DIST += bench/run bench/README.md
+
+# Per-target flags replace AM_CFLAGS/AM_LDFLAGS on purpose: the project
+# flags may carry sanitizer options (--enable-asan), and a sanitizer's own
+# malloc would sit in front of whatever allocator is preloaded.  -O2 is
+# set here because the numbers mean nothing at -O0.
+BENCH_COMPILE_FLAGS = -std=gnu11 -O2 -Wall -Wextra -pthread
+BENCH_LINK_FLAGS = -pthread
+
+bench_churn_small_SOURCES = bench/churn_small.c bench/bench_util.h
+bench_churn_small_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_churn_small_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_server_mt_SOURCES = bench/server_mt.c bench/bench_util.h
+bench_server_mt_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_server_mt_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_prodcons_SOURCES = bench/prodcons.c bench/bench_util.h
+bench_prodcons_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_prodcons_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_mixed_ws_SOURCES = bench/mixed_ws.c bench/bench_util.h
+bench_mixed_ws_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_mixed_ws_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_large_SOURCES = bench/large.c bench/bench_util.h
+bench_large_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_large_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_realloc_grow_SOURCES = bench/realloc_grow.c bench/bench_util.h
+bench_realloc_grow_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_realloc_grow_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_mass_free_SOURCES = bench/mass_free.c bench/bench_util.h
+bench_mass_free_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_mass_free_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench_short_threads_SOURCES = bench/short_threads.c bench/bench_util.h
+bench_short_threads_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_short_threads_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench-programs: $(BENCH_PROGS:=$(EXEEXT))
+
+# The preloadable library is the one built here (lib/.libs/libcistern.so);
+# the programs are looked up in this build tree's bench/ directory.
+bench: bench-programs libcistern.la
+	$(srcdir)/bench/run --bindir bench --cistern lib/.libs/libcistern.so $(BENCH_ARGS)
+
+.PHONY: bench bench-programs

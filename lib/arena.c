@@ -1,0 +1,311 @@
+/*
+ * arena.c - arenas: creation over a chain, reset, destroy, the registry,
+ * and the public arena calls that are not allocation entry points.
+ */
+#include "arena.h"
+#include "export.h"
+#include "fatal.h"
+#include "init.h"
+#include "meta.h"
+#include "options.h"
+#include "pagemap.h"
+#include "source.h"
+#include "span.h"
+#include "tcache.h"
+#include "sysalloc/sources.h"
+
+#include <cistern/arena.h>
+#include <string.h>
+
+struct cistern_arena *cs_default_arena;
+cs_atomic_t cs_epoch_gen;
+
+static cs_atomic_t epoch_counter;
+static cs_lock_t arenas_lock = CS_LOCK_INIT;
+static struct cistern_arena *arenas;    /* live */
+static struct cistern_arena *graveyard; /* destroyed records, for reuse as arenas */
+static unsigned next_id;
+
+static uintptr_t fresh_epoch(void)
+{
+    return cs_atomic_add(&epoch_counter, 1) + 1;
+}
+
+/* A new epoch for a, and a new generation so thread caches look again. */
+static void bump_epoch(struct cistern_arena *a)
+{
+    cs_atomic_store_release(&a->epoch, fresh_epoch());
+    cs_atomic_add(&cs_epoch_gen, 1);
+}
+
+struct cistern_arena *cs_arena_new(const char *name, struct cistern_sysalloc *const *sources,
+                                   size_t nsources, unsigned flags, size_t limit_bytes)
+{
+    if (nsources > CS_MAX_CHAIN || (nsources && !sources) || (flags & ~CISTERN_ARENA_NO_TCACHE)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (size_t i = 0; i < nsources; i++)
+        for (size_t j = 0; j < i || (!sources[i] && j == 0); j++)
+            if (!sources[i] || sources[j] == sources[i]) {
+                errno = EINVAL;
+                return NULL;
+            }
+    cs_lock(&arenas_lock);
+    struct cistern_arena *a = graveyard;
+    if (a)
+        graveyard = a->next;
+    cs_unlock(&arenas_lock);
+    if (!a && !(a = cs_meta_alloc(sizeof *a))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* The epoch word stays readable through reuse: set it, never clear it. */
+    uintptr_t epoch = fresh_epoch();
+    memset((char *)a + sizeof a->epoch, 0, sizeof *a - sizeof a->epoch);
+    cs_atomic_store_release(&a->epoch, epoch);
+    a->flags = flags;
+    strncpy(a->name, name ? name : "arena", CS_ARENA_NAME - 1);
+    cs_heap_init(&a->heap, a);
+    a->heap.limit_pages = limit_bytes ? (limit_bytes + CS_PAGE - 1) / CS_PAGE : 0;
+    for (unsigned c = 0; c < CS_NCLASSES; c++)
+        cs_central_init(&a->central[c], c);
+    struct cistern_sysalloc *os = NULL;
+    if (nsources == 0) {
+        os = cs_os_source();
+        sources = &os;
+        nsources = 1;
+    }
+    for (size_t i = 0; i < nsources; i++) {
+        int err = cs_heap_chain_add(&a->heap, sources[i], CISTERN_CHAIN_LAST);
+        if (err) {
+            cs_heap_destroy(&a->heap);
+            cs_lock(&arenas_lock);
+            a->next = graveyard;
+            graveyard = a;
+            cs_unlock(&arenas_lock);
+            errno = err;
+            return NULL;
+        }
+    }
+    a->notouch = cs_heap_chain_notouch(&a->heap);
+    cs_lock(&arenas_lock);
+    a->id = next_id++;
+    a->prev = NULL;
+    a->next = arenas;
+    if (arenas)
+        arenas->prev = a;
+    arenas = a;
+    cs_unlock(&arenas_lock);
+    a->magic = CS_ARENA_MAGIC;
+    return a;
+}
+
+int cs_arena_check(const struct cistern_arena *a, const char *call)
+{
+    if (!a)
+        return EINVAL;
+    if (a->magic != CS_ARENA_MAGIC) {
+        if (CISTERN_DEBUG >= 1)
+            cs_fatal_pointer(call, a, "arena used after destroy");
+        return EINVAL;
+    }
+    return 0;
+}
+
+void cs_arena_foreach(void (*fn)(struct cistern_arena *a, void *ctx), void *ctx)
+{
+    cs_lock(&arenas_lock);
+    for (struct cistern_arena *a = arenas; a; a = a->next)
+        fn(a, ctx);
+    cs_unlock(&arenas_lock);
+}
+
+/* Frees from this thread's caches and the central lists, then the heap:
+   everything of a becomes free at once. */
+static void reset_contents(struct cistern_arena *a)
+{
+    bump_epoch(a);
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        cs_central_reset(&a->central[c]);
+    cs_atomic_store_relaxed(&a->nmalloc_direct, 0);
+    cs_atomic_store_relaxed(&a->nfree_direct, 0);
+    cs_atomic_store_relaxed(&a->nmalloc_dead, 0);
+    cs_atomic_store_relaxed(&a->nfree_dead, 0);
+    a->heap.nlarge_malloc = a->heap.nlarge_free = 0;
+}
+
+struct release_ctx {
+    uint64_t age;
+    int drain;
+};
+
+static void release_one(struct cistern_arena *a, void *arg)
+{
+    struct release_ctx *r = arg;
+    if (r->drain)
+        for (unsigned c = 1; c < CS_NCLASSES; c++)
+            if (cs_central_cached(&a->central[c]))
+                cs_central_drain(a, c);
+    if (cs_heap_has_dirty(&a->heap))
+        cs_heap_release(&a->heap, r->age);
+}
+
+void cs_arena_release_all(uint64_t age_ms, int drain)
+{
+    struct release_ctx r = { age_ms, drain };
+    cs_arena_foreach(release_one, &r);
+}
+
+static void dirty_one(struct cistern_arena *a, void *arg)
+{
+    *(int *)arg |= cs_heap_has_dirty(&a->heap);
+}
+
+int cs_arena_any_dirty(void)
+{
+    int dirty = 0;
+    cs_arena_foreach(dirty_one, &dirty);
+    return dirty;
+}
+
+static void unlink_arena(struct cistern_arena *a)
+{
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        arenas = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+}
+
+static void destroy(struct cistern_arena *a)
+{
+    reset_contents(a);
+    a->magic = CS_ARENA_DEAD;
+    cs_heap_destroy(&a->heap);
+    for (unsigned c = 0; c < CS_NCLASSES; c++)
+        cs_central_fini(&a->central[c]);
+    cs_lock(&arenas_lock);
+    unlink_arena(a);
+    a->next = graveyard;
+    graveyard = a;
+    cs_unlock(&arenas_lock);
+}
+
+void cs_arena_teardown(void)
+{
+    for (;;) {
+        cs_lock(&arenas_lock);
+        struct cistern_arena *a = arenas;
+        while (a && a->is_default)
+            a = a->next;
+        cs_unlock(&arenas_lock);
+        if (!a)
+            break;
+        destroy(a);
+    }
+    if (cs_default_arena) {
+        struct cistern_arena *d = cs_default_arena;
+        d->is_default = 0;
+        destroy(d);
+    }
+    cs_lock(&arenas_lock);
+    arenas = graveyard = NULL;
+    cs_unlock(&arenas_lock);
+    cs_default_arena = NULL;
+}
+
+static void fork_prepare_one(struct cistern_arena *a, void *ctx)
+{
+    for (unsigned c = 0; c < CS_NCLASSES; c++)
+        cs_lock(&a->central[c].lock);
+    cs_heap_fork_prepare(&a->heap);
+}
+
+void cs_arena_fork_prepare(void)
+{
+    cs_lock(&arenas_lock);
+    for (struct cistern_arena *a = arenas; a; a = a->next)
+        fork_prepare_one(a, NULL);
+}
+
+void cs_arena_fork_parent(void)
+{
+    for (struct cistern_arena *a = arenas; a; a = a->next) {
+        cs_heap_fork_parent(&a->heap);
+        for (unsigned c = 0; c < CS_NCLASSES; c++)
+            cs_unlock(&a->central[c].lock);
+    }
+    cs_unlock(&arenas_lock);
+}
+
+void cs_arena_fork_child(void)
+{
+    for (struct cistern_arena *a = arenas; a; a = a->next) {
+        cs_heap_fork_child(&a->heap);
+        for (unsigned c = 0; c < CS_NCLASSES; c++)
+            cs_lock_init(&a->central[c].lock);
+    }
+    cs_lock_init(&arenas_lock);
+}
+
+/* ---- public calls ------------------------------------------------------------ */
+
+CS_EXPORT cistern_arena_t *cistern_arena_create(const cistern_arena_config_t *cfg)
+{
+    cs_ensure_init();
+    if (!cfg)
+        return cs_arena_new(NULL, NULL, 0, 0, 0);
+    return cs_arena_new(cfg->name, cfg->sources, cfg->nsources, cfg->flags, cfg->limit_bytes);
+}
+
+CS_EXPORT cistern_arena_t *cistern_arena_default(void)
+{
+    cs_ensure_init();
+    return cs_default_arena;
+}
+
+CS_EXPORT int cistern_arena_add_sysalloc(cistern_arena_t *a, cistern_sysalloc_t *s, int position)
+{
+    cs_ensure_init();
+    if (cs_arena_check(a, "cistern_arena_add_sysalloc") || !s || position < CISTERN_CHAIN_LAST)
+        return EINVAL;
+    int err = cs_heap_chain_add(&a->heap, s, position);
+    if (!err && (s->flags & CISTERN_SYSALLOC_NOTOUCH))
+        a->notouch = 1; /* calloc and realloc must use the source's hooks */
+    return err;
+}
+
+CS_EXPORT int cistern_arena_remove_sysalloc(cistern_arena_t *a, cistern_sysalloc_t *s)
+{
+    if (cs_arena_check(a, "cistern_arena_remove_sysalloc") || !s)
+        return EINVAL;
+    return cs_heap_chain_remove(&a->heap, s);
+}
+
+CS_EXPORT void cistern_arena_reset(cistern_arena_t *a)
+{
+    if (cs_arena_check(a, "cistern_arena_reset") || a->is_default) {
+        errno = EINVAL;
+        return;
+    }
+    reset_contents(a);
+    cs_heap_reset(&a->heap, (size_t)cs_opt.reset_keep_bytes);
+}
+
+CS_EXPORT int cistern_arena_destroy(cistern_arena_t *a)
+{
+    if (cs_arena_check(a, "cistern_arena_destroy") || a->is_default)
+        return EINVAL;
+    destroy(a);
+    return 0;
+}
+
+CS_EXPORT cistern_arena_t *cistern_arena_of(const void *p)
+{
+    struct cs_span *s = p ? cs_pagemap_get(p) : NULL;
+    if (!s || (s->state != CS_SPAN_SMALL && s->state != CS_SPAN_LARGE))
+        return NULL;
+    return s->arena;
+}

@@ -1,0 +1,243 @@
+/*
+ * central.c - central free lists and transfer caches (see central.h).
+ *
+ * Lock order: a central lock is never held while the heap lock is taken;
+ * spans are fetched from and returned to the heap with the central lock
+ * dropped.
+ */
+#include "central.h"
+#include "arena.h"
+#include "fatal.h"
+#include "meta.h"
+#include "pageheap.h"
+#include "pagemap.h"
+#include "span.h"
+
+#include <string.h>
+
+/* Transfer cache: this many batches per class, so a burst of frees on one
+   thread and mallocs on another meet here without touching spans. */
+#define XFER_BATCHES 8
+
+void cs_central_init(struct cs_central *c, unsigned cls)
+{
+    memset(c, 0, sizeof *c);
+    c->cls = cls;
+}
+
+static void nonempty_push(struct cs_central *c, struct cs_span *s)
+{
+    s->prev = NULL;
+    s->next = c->nonempty;
+    if (c->nonempty)
+        c->nonempty->prev = s;
+    c->nonempty = s;
+    s->in_central = 1;
+}
+
+static void nonempty_unlink(struct cs_central *c, struct cs_span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->nonempty = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->in_central = 0;
+}
+
+/* Take up to want free objects from span s's bitmap. */
+static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
+{
+    unsigned got = 0;
+    for (int w = 0; w < CS_SPAN_WORDS && got < want; w++) {
+        uint64_t bits = s->freebits[w];
+        while (bits && got < want) {
+            unsigned b = (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            out[got++] = (void *)(s->start + ((size_t)w * 64 + b) * s->size);
+        }
+        s->freebits[w] = bits;
+    }
+    s->nfree -= got;
+    return got;
+}
+
+unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want)
+{
+    struct cs_central *c = &a->central[cls];
+    unsigned got = 0, cached = 0;
+    cs_lock(&c->lock);
+    if (c->xfer_n) {
+        unsigned n = c->xfer_n < want ? c->xfer_n : want;
+        c->xfer_n -= n;
+        memcpy(out, c->xfer + c->xfer_n, n * sizeof *out);
+        got = cached = n;
+    }
+    while (got < want) {
+        struct cs_span *s = c->nonempty;
+        if (!s) {
+            /* Fetch a new span with the lock dropped (heap lock comes next). */
+            cs_unlock(&c->lock);
+            const struct cs_class_info *ci = &cs_classes[cls];
+            s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
+            cs_lock(&c->lock);
+            if (!s)
+                break;
+            c->nspans++;
+            nonempty_push(c, s);
+            continue;
+        }
+        got += take_from_span(s, out + got, want - got);
+        if (s->nfree == 0)
+            nonempty_unlink(c, s);
+    }
+    c->out_objects += got - cached; /* transfer-cache objects were out already */
+    cs_unlock(&c->lock);
+    if (!got)
+        errno = ENOMEM;
+    return got;
+}
+
+/* Central lock held: mark p free in its span; returns the span when the span
+   is entirely free now (to go back to the heap), else NULL. */
+static struct cs_span *return_object(struct cs_central *c, struct cs_span *s, void *p)
+{
+    uintptr_t off = (uintptr_t)p - s->start;
+    uint32_t idx = cs_span_index(s, off);
+    uint64_t bit = (uint64_t)1 << (idx % 64);
+    if (s->freebits[idx / 64] & bit) {
+        cs_unlock(&c->lock);
+        cs_fatal_pointer("free", p, "double free");
+    }
+    s->freebits[idx / 64] |= bit;
+    s->nfree++;
+    c->out_objects--;
+    if (s->nfree == 1 && !s->in_central)
+        nonempty_push(c, s);
+    if (s->nfree == s->nobj) {
+        if (s->in_central)
+            nonempty_unlink(c, s);
+        c->nspans--;
+        return s;
+    }
+    return NULL;
+}
+
+static struct cs_span *span_of(struct cistern_arena *a, void *p)
+{
+    struct cs_span *s = cs_pagemap_get(p);
+    if (cs_unlikely(!s || s->arena != a || s->state != CS_SPAN_SMALL))
+        cs_fatal_pointer("free", p, "object does not belong to its span (heap corrupted)");
+    return s;
+}
+
+/* Central lock held: return objs to their spans; empty spans are collected on
+   *empty (linked through next) for the caller to give to the heap. */
+static void return_objects(struct cistern_arena *a, struct cs_central *c, void *const *objs,
+                           unsigned n, struct cs_span **empty)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct cs_span *s = return_object(c, span_of(a, objs[i]), objs[i]);
+        if (s) {
+            s->next = *empty;
+            *empty = s;
+        }
+    }
+}
+
+static void free_spans(struct cistern_arena *a, struct cs_span *empty)
+{
+    while (empty) {
+        struct cs_span *next = empty->next;
+        cs_heap_free(&a->heap, empty);
+        empty = next;
+    }
+}
+
+static int xfer_ready(struct cs_central *c)
+{
+    if (c->xfer)
+        return 1;
+    unsigned cap = cs_classes[c->cls].batch * XFER_BATCHES;
+    c->xfer = cs_meta_alloc(cap * sizeof(void *));
+    if (!c->xfer)
+        return 0;
+    c->xfer_cap = cap;
+    return 1;
+}
+
+void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs, unsigned n)
+{
+    struct cs_central *c = &a->central[cls];
+    struct cs_span *empty = NULL;
+    cs_lock(&c->lock);
+    if (c->xfer_n + n <= c->xfer_cap || (!c->xfer && n <= cs_classes[cls].batch * XFER_BATCHES &&
+                                         xfer_ready(c))) {
+        memcpy(c->xfer + c->xfer_n, objs, n * sizeof *objs);
+        c->xfer_n += n;
+    } else {
+        return_objects(a, c, objs, n, &empty);
+    }
+    cs_unlock(&c->lock);
+    free_spans(a, empty);
+}
+
+void cs_central_insert_one(struct cistern_arena *a, struct cs_span *s, void *p)
+{
+    struct cs_central *c = &a->central[s->cls];
+    cs_lock(&c->lock);
+    struct cs_span *empty = return_object(c, s, p);
+    cs_unlock(&c->lock);
+    if (empty)
+        cs_heap_free(&a->heap, empty);
+}
+
+size_t cs_central_cached(struct cs_central *c)
+{
+    return __atomic_load_n(&c->xfer_n, __ATOMIC_RELAXED);
+}
+
+void cs_central_drain(struct cistern_arena *a, unsigned cls)
+{
+    struct cs_central *c = &a->central[cls];
+    struct cs_span *empty = NULL;
+    cs_lock(&c->lock);
+    return_objects(a, c, c->xfer, c->xfer_n, &empty);
+    c->xfer_n = 0;
+    cs_unlock(&c->lock);
+    free_spans(a, empty);
+}
+
+void cs_central_reset(struct cs_central *c)
+{
+    cs_lock(&c->lock);
+    c->xfer_n = 0;
+    c->nonempty = NULL;
+    c->out_objects = 0;
+    c->nspans = 0;
+    cs_unlock(&c->lock);
+}
+
+void cs_central_fini(struct cs_central *c)
+{
+    if (c->xfer)
+        cs_meta_free(c->xfer, c->xfer_cap * sizeof(void *));
+    c->xfer = NULL;
+    c->xfer_cap = c->xfer_n = 0;
+}
+
+unsigned cs_central_mark_cached(struct cs_central *c, int set)
+{
+    for (unsigned i = 0; i < c->xfer_n; i++) {
+        struct cs_span *s = cs_pagemap_get(c->xfer[i]);
+        uint32_t idx = cs_span_index(s, (uintptr_t)c->xfer[i] - s->start);
+        uint64_t bit = (uint64_t)1 << (idx % 64);
+        if (set)
+            s->freebits[idx / 64] |= bit;
+        else
+            s->freebits[idx / 64] &= ~bit;
+    }
+    return c->xfer_n;
+}

@@ -1,0 +1,76 @@
+/*
+ * malloc.h - the allocation entry points' fast paths (inline, shared by the
+ * cistern_* names and the malloc-family overrides) and the slow paths
+ * behind them.
+ *
+ * Fast paths take no lock, make no system call, and touch only the
+ * thread's cache, the pagemap and the span record (design invariant 8).
+ * free() validates every pointer: it must map to a span in use and be the
+ * start of an object; a touchable object's first word gets a marker (its
+ * address XOR a secret) whose presence on a later free flags a double free.
+ */
+#ifndef CS_MALLOC_H
+#define CS_MALLOC_H
+
+#include "platform.h"
+#include "arena.h"
+#include "pagemap.h"
+#include "sizeclass.h"
+#include "span.h"
+#include "tcache.h"
+
+void *cs_malloc_slow(size_t n);
+void cs_free_slow(void *p, struct cs_span *s);
+
+/* Allocation in arena a (any size); NULL + errno. */
+void *cs_alloc(struct cistern_arena *a, size_t n);
+/* Zeroed n * size bytes in a; NULL + ENOMEM on overflow. */
+void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size);
+/* alignment: a power of two; NULL + EINVAL / ENOMEM. */
+void *cs_alloc_aligned(struct cistern_arena *a, size_t alignment, size_t n);
+/* realloc of p (p NULL: allocate in a). */
+void *cs_realloc(struct cistern_arena *a, void *p, size_t n);
+/* Usable bytes at p; call names the public function for messages. */
+size_t cs_usable_size(const void *p, const char *call);
+/* The arena the calling thread allocates from. */
+struct cistern_arena *cs_current_arena(void);
+
+static inline void *cs_malloc_fast(size_t n)
+{
+    struct cs_thread *t = &cs_tls;
+    struct cs_tcache *tc = t->cur;
+    if (cs_likely(tc != NULL && n <= CS_SMALL_MAX &&
+                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
+        struct cs_bin *b = &tc->bins[cs_size_class(n)];
+        if (cs_likely(b->n != 0)) {
+            tc->nmalloc++;
+            return b->slots[--b->n];
+        }
+    }
+    return cs_malloc_slow(n);
+}
+
+static inline void cs_free_fast(void *p)
+{
+    struct cs_span *s = cs_pagemap_get(p);
+    struct cs_thread *t = &cs_tls;
+    struct cs_tcache *tc = t->cur;
+    if (cs_likely(s != NULL && tc != NULL && s->cls != 0 && s->arena == tc->arena &&
+                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen) && !s->notouch)) {
+        uintptr_t off = (uintptr_t)p - s->start;
+        uintptr_t mark = (uintptr_t)p ^ cs_secret;
+        if (cs_likely(cs_span_is_object_start(s, off) && *(uintptr_t *)p != mark)) {
+            struct cs_bin *b = &tc->bins[s->cls];
+            *(uintptr_t *)p = mark;
+            tc->nfree++;
+            if (cs_likely(b->n < b->max))
+                b->slots[b->n++] = p;
+            else
+                cs_tcache_overflow(tc, s->cls, p);
+            return;
+        }
+    }
+    cs_free_slow(p, s);
+}
+
+#endif

@@ -1,0 +1,809 @@
+/*
+ * pageheap.c - the page heap (see pageheap.h).
+ *
+ * Pagemap rules kept here: an in-use small span maps every page; an in-use
+ * large span and a free span map their first and last pages; all other
+ * entries are NULL.  Coalescing looks at the entry before a span's first
+ * page and after its last, and merges only within the same region.
+ */
+#include "pageheap.h"
+#include "fatal.h"
+#include "meta.h"
+#include "options.h"
+#include "pagemap.h"
+#include "region.h"
+#include "release.h"
+#include "source.h"
+
+#include <string.h>
+
+/* ---- span records and free lists ------------------------------------------ */
+
+static struct cs_span *span_new(void)
+{
+    return cs_meta_alloc(sizeof(struct cs_span));
+}
+
+static void span_delete(struct cs_span *s)
+{
+    s->state = CS_SPAN_DEAD;
+    s->cls = 0;
+    cs_meta_free(s, sizeof *s);
+}
+
+static struct cs_span **list_of(struct cs_heap *h, struct cs_span *s)
+{
+    struct cs_freeset *fs = h->slot[s->region->slot].free;
+    return s->npages <= CS_HEAP_LISTS ? &fs->bylen[s->npages] : &fs->big;
+}
+
+static void list_push(struct cs_span **head, struct cs_span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void list_unlink(struct cs_span **head, struct cs_span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void free_insert(struct cs_heap *h, struct cs_span *s)
+{
+    list_push(list_of(h, s), s);
+    h->pages_free += s->npages;
+    h->pages_free_committed += s->ncommitted;
+}
+
+static void free_remove(struct cs_heap *h, struct cs_span *s)
+{
+    list_unlink(list_of(h, s), s);
+    h->pages_free -= s->npages;
+    h->pages_free_committed -= s->ncommitted;
+}
+
+static void inuse_insert(struct cs_heap *h, struct cs_span *s)
+{
+    s->aprev = NULL;
+    s->anext = h->inuse;
+    if (h->inuse)
+        h->inuse->aprev = s;
+    h->inuse = s;
+}
+
+static void inuse_remove(struct cs_heap *h, struct cs_span *s)
+{
+    if (s->aprev)
+        s->aprev->anext = s->anext;
+    else
+        h->inuse = s->anext;
+    if (s->anext)
+        s->anext->aprev = s->aprev;
+    s->anext = s->aprev = NULL;
+}
+
+static void map_ends(struct cs_span *s, struct cs_span *to)
+{
+    cs_pagemap_set(s->start, to);
+    cs_pagemap_set(cs_span_end(s) - CS_PAGE, to);
+}
+
+/* ---- set-up and the chain ------------------------------------------------- */
+
+void cs_heap_init(struct cs_heap *h, struct cistern_arena *a)
+{
+    memset(h, 0, sizeof *h);
+    h->arena = a;
+    h->last_release_ms = cs_clock_ms();
+}
+
+static int slot_of(struct cs_heap *h, struct cistern_sysalloc *s)
+{
+    for (int i = 0; i < CS_MAX_CHAIN; i++)
+        if (h->slot[i].src == s)
+            return i;
+    return -1;
+}
+
+int cs_heap_chain_add(struct cs_heap *h, struct cistern_sysalloc *s, int position)
+{
+    int err = 0;
+    cs_lock(&h->lock);
+    int i = slot_of(h, s);
+    if (i >= 0 && h->slot[i].in_chain) {
+        err = EEXIST;
+    } else if (h->norder == CS_MAX_CHAIN) {
+        err = ENOSPC;
+    } else {
+        if (i < 0)
+            i = slot_of(h, NULL);
+        if (i < 0) {
+            err = ENOSPC;
+        } else if (!h->slot[i].free && !(h->slot[i].free = cs_meta_alloc(sizeof(struct cs_freeset)))) {
+            err = ENOMEM;
+        } else {
+            h->slot[i].src = s;
+            h->slot[i].in_chain = 1;
+            unsigned pos = position < 0 || (unsigned)position > h->norder ? h->norder
+                                                                            : (unsigned)position;
+            memmove(&h->order[pos + 1], &h->order[pos], (h->norder - pos) * sizeof h->order[0]);
+            h->order[pos] = (unsigned)i;
+            h->norder++;
+            cs_atomic_add(&s->nchains, 1);
+        }
+    }
+    cs_unlock(&h->lock);
+    return err;
+}
+
+int cs_heap_chain_notouch(struct cs_heap *h)
+{
+    for (unsigned k = 0; k < h->norder; k++)
+        if (h->slot[h->order[k]].src->flags & CISTERN_SYSALLOC_NOTOUCH)
+            return 1;
+    return 0;
+}
+
+static void region_give_back(struct cs_heap *h, struct cs_region *r, size_t committed_pages)
+{
+    struct cs_heap_slot *sl = &h->slot[r->slot];
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->regions = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    sl->nregions--;
+    cs_source_give_back(r->src, r->raw_base, r->raw_size, committed_pages * CS_PAGE);
+    cs_region_remove(r);
+    if (sl->nregions == 0 && !sl->in_chain) {
+        cs_meta_free(sl->free, sizeof *sl->free);
+        memset(sl, 0, sizeof *sl);
+    }
+}
+
+static int covers_region(const struct cs_span *s)
+{
+    return s->start == s->region->base && s->npages * CS_PAGE == s->region->size;
+}
+
+/* A free span that is its whole region goes back to the source. */
+static void drop_free_region(struct cs_heap *h, struct cs_span *s)
+{
+    struct cs_region *r = s->region;
+    size_t committed = s->ncommitted;
+    free_remove(h, s);
+    map_ends(s, NULL);
+    span_delete(s);
+    region_give_back(h, r, committed);
+}
+
+static void drop_whole_free_regions(struct cs_heap *h, unsigned slot)
+{
+    struct cs_freeset *fs = h->slot[slot].free;
+    for (int len = 0; len <= CS_HEAP_LISTS; len++) {
+        struct cs_span **head = len ? &fs->bylen[len] : &fs->big;
+        struct cs_span *s = *head;
+        while (s) {
+            struct cs_span *next = s->next;
+            if (covers_region(s))
+                drop_free_region(h, s);
+            s = next;
+            if (!h->slot[slot].src)
+                return; /* the slot went away with its last region */
+        }
+    }
+}
+
+int cs_heap_chain_remove(struct cs_heap *h, struct cistern_sysalloc *s)
+{
+    cs_lock(&h->lock);
+    int i = slot_of(h, s);
+    if (i < 0 || !h->slot[i].in_chain) {
+        cs_unlock(&h->lock);
+        return ENOENT;
+    }
+    unsigned k = 0;
+    while (h->order[k] != (unsigned)i)
+        k++;
+    memmove(&h->order[k], &h->order[k + 1], (h->norder - k - 1) * sizeof h->order[0]);
+    h->norder--;
+    h->slot[i].in_chain = 0;
+    if (h->slot[i].nregions)
+        drop_whole_free_regions(h, (unsigned)i);
+    else {
+        cs_meta_free(h->slot[i].free, sizeof(struct cs_freeset));
+        memset(&h->slot[i], 0, sizeof h->slot[i]);
+    }
+    cs_unlock(&h->lock);
+    /* Release: the heap no longer uses s once nchains drops. */
+    cs_atomic_sub(&s->nchains, 1);
+    return 0;
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+static struct cs_span *find_in_set(struct cs_freeset *fs, size_t n)
+{
+    for (size_t len = n; len <= CS_HEAP_LISTS; len++)
+        if (fs->bylen[len])
+            return fs->bylen[len];
+    struct cs_span *best = NULL;
+    for (struct cs_span *s = fs->big; s; s = s->next)
+        if (s->npages >= n && (!best || s->npages < best->npages ||
+                               (s->npages == best->npages && s->ncommitted > best->ncommitted)))
+            best = s;
+    return best;
+}
+
+static struct cs_span *find_free(struct cs_heap *h, size_t n)
+{
+    for (unsigned k = 0; k < h->norder; k++) {
+        struct cs_span *s = find_in_set(h->slot[h->order[k]].free, n);
+        if (s)
+            return s;
+    }
+    return NULL;
+}
+
+/* Obtain a region holding at least n pages from the first source that gives one. */
+static int grow(struct cs_heap *h, size_t n)
+{
+    if (n > (SIZE_MAX >> CS_PAGE_SHIFT) - 1)
+        return ENOMEM;
+    size_t need = n * CS_PAGE;
+    for (unsigned k = 0; k < h->norder; k++) {
+        unsigned slot = h->order[k];
+        struct cistern_sysalloc *src = h->slot[slot].src;
+        size_t ask = need;
+        if ((src->kind == CS_SRC_OS || src->kind == CS_SRC_HUGEPAGE) && ask < CS_REGION_CHUNK)
+            ask = CS_REGION_CHUNK;
+        size_t got = 0;
+        void *raw = cs_source_alloc(src, ask, CS_PAGE, &got);
+        if (!raw && ask > need)
+            raw = cs_source_alloc(src, need, CS_PAGE, &got);
+        if (!raw)
+            continue;
+        struct cs_region *r = cs_region_add(src, (uintptr_t)raw, got, h, slot);
+        struct cs_span *s = r ? span_new() : NULL;
+        if (!s || r->size < need) {
+            if (r)
+                cs_region_remove(r);
+            if (s)
+                span_delete(s);
+            cs_source_give_back(src, (uintptr_t)raw, got, got);
+            continue;
+        }
+        r->next = h->regions;
+        r->prev = NULL;
+        if (h->regions)
+            h->regions->prev = r;
+        h->regions = r;
+        h->slot[slot].nregions++;
+        s->start = r->base;
+        s->npages = r->size / CS_PAGE;
+        s->region = r;
+        s->arena = h->arena;
+        s->state = CS_SPAN_FREE;
+        s->ncommitted = 0; /* fresh: no page is backed until it is used */
+        s->zeroed = (uint8_t)src->fresh_zero;
+        s->notouch = (src->flags & CISTERN_SYSALLOC_NOTOUCH) != 0;
+        s->free_since = cs_clock_ms();
+        map_ends(s, s);
+        free_insert(h, s);
+        return 0;
+    }
+    return ENOMEM;
+}
+
+/* Split the first `pages` pages off free span s (already off its list) into
+   a new free span put back on the lists; s keeps the rest. */
+static int split_front(struct cs_heap *h, struct cs_span *s, size_t pages)
+{
+    struct cs_span *f = span_new();
+    if (!f)
+        return ENOMEM;
+    *f = *s;
+    f->npages = pages;
+    f->ncommitted = s->ncommitted * pages / s->npages;
+    s->ncommitted -= f->ncommitted;
+    s->start += pages * CS_PAGE;
+    s->npages -= pages;
+    map_ends(f, f);
+    cs_pagemap_set(s->start, s);
+    free_insert(h, f);
+    return 0;
+}
+
+static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
+{
+    struct cs_span *b = span_new();
+    if (!b)
+        return ENOMEM;
+    *b = *s;
+    b->start = s->start + keep * CS_PAGE;
+    b->npages = s->npages - keep;
+    b->ncommitted = s->ncommitted * b->npages / s->npages;
+    s->ncommitted -= b->ncommitted;
+    s->npages = keep;
+    map_ends(b, b);
+    cs_pagemap_set(cs_span_end(s) - CS_PAGE, s);
+    free_insert(h, b);
+    return 0;
+}
+
+/* Turn free span s into an in-use span (small of class cls, or large). */
+static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
+{
+    struct cistern_sysalloc *src = s->region->src;
+    if (s->ncommitted < s->npages)
+        cs_source_commit(src, s->start, s->npages * CS_PAGE, (s->npages - s->ncommitted) * CS_PAGE);
+    s->ncommitted = s->npages;
+    s->state = cls ? CS_SPAN_SMALL : CS_SPAN_LARGE;
+    s->next = s->prev = NULL;
+    s->in_central = 0;
+    if (cls) {
+        const struct cs_class_info *ci = &cs_classes[cls];
+        s->size = ci->size;
+        s->recip = ci->recip;
+        s->nobj = ci->nobj;
+        s->nfree = ci->nobj;
+        memset(s->freebits, 0, sizeof s->freebits);
+        for (uint32_t i = 0; i < ci->nobj / 64; i++)
+            s->freebits[i] = ~(uint64_t)0;
+        if (ci->nobj % 64)
+            s->freebits[ci->nobj / 64] = ((uint64_t)1 << (ci->nobj % 64)) - 1;
+        cs_pagemap_set_range(s->start, s->npages, s);
+    } else {
+        s->size = 0;
+        s->nobj = s->nfree = 0;
+        h->large_pages += s->npages;
+        h->nlarge_malloc++;
+        map_ends(s, s);
+    }
+    inuse_insert(h, s);
+    h->pages_inuse += s->npages;
+    cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
+    /* Publish the class last: a racing lookup sees a complete span or cls 0. */
+    s->cls = cls;
+}
+
+struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls)
+{
+    size_t extra = align > CS_PAGE ? align / CS_PAGE - 1 : 0;
+    size_t want = npages + extra;
+    if (npages == 0 || want < npages) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cs_lock(&h->lock);
+    if (h->limit_pages && h->pages_inuse + npages > h->limit_pages) {
+        cs_unlock(&h->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct cs_span *s = find_free(h, want);
+    if (!s) {
+        int err = grow(h, want);
+        s = err ? NULL : find_free(h, want);
+        if (!s) {
+            cs_unlock(&h->lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    free_remove(h, s);
+    if (extra) {
+        size_t front = (CS_ALIGN_UP(s->start, align) - s->start) / CS_PAGE;
+        if (front && split_front(h, s, front))
+            goto fail;
+    }
+    if (s->npages > npages && split_back(h, s, npages))
+        goto fail;
+    make_inuse(h, s, cls);
+    cs_unlock(&h->lock);
+    return s;
+fail:
+    free_insert(h, s);
+    cs_unlock(&h->lock);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ---- freeing ---------------------------------------------------------------- */
+
+/* Merge free span s with free neighbours of its region; returns the result. */
+static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
+{
+    struct cs_region *r = s->region;
+    if (s->start > r->base) {
+        struct cs_span *l = cs_pagemap_get((void *)(s->start - 1));
+        if (l && l->state == CS_SPAN_FREE && l->region == r) {
+            free_remove(h, l);
+            cs_pagemap_set(cs_span_end(l) - CS_PAGE, NULL);
+            cs_pagemap_set(s->start, NULL);
+            l->npages += s->npages;
+            l->ncommitted += s->ncommitted;
+            l->zeroed = l->zeroed && s->zeroed;
+            if (s->free_since < l->free_since)
+                l->free_since = s->free_since;
+            span_delete(s);
+            s = l;
+        }
+    }
+    uintptr_t end = cs_span_end(s);
+    if (end < r->base + r->size) {
+        struct cs_span *n = cs_pagemap_get((void *)end);
+        if (n && n->state == CS_SPAN_FREE && n->region == r) {
+            free_remove(h, n);
+            cs_pagemap_set(end - CS_PAGE, NULL);
+            cs_pagemap_set(end, NULL);
+            s->npages += n->npages;
+            s->ncommitted += n->ncommitted;
+            s->zeroed = s->zeroed && n->zeroed;
+            if (n->free_since < s->free_since)
+                s->free_since = n->free_since;
+            span_delete(n);
+        }
+    }
+    map_ends(s, s);
+    return s;
+}
+
+/* Heap lock held: s (in use) becomes free. */
+static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms);
+
+static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
+{
+    struct cistern_sysalloc *src = s->region->src;
+    inuse_remove(h, s);
+    h->pages_inuse -= s->npages;
+    cs_source_count(&src->in_use, -(intptr_t)(s->npages * CS_PAGE));
+    if (s->state == CS_SPAN_SMALL) {
+        if (s->npages > 2)
+            cs_pagemap_set_range(s->start + CS_PAGE, s->npages - 2, NULL);
+    } else {
+        h->large_pages -= s->npages;
+        h->nlarge_free++;
+    }
+    s->cls = 0;
+    s->state = CS_SPAN_FREE;
+    s->ncommitted = s->npages;
+    s->zeroed = 0;
+    s->free_since = now;
+    s = coalesce(h, s);
+    if (!h->slot[s->region->slot].in_chain && covers_region(s)) {
+        h->pages_free += s->npages; /* drop_free_region takes it off again */
+        h->pages_free_committed += s->ncommitted;
+        list_push(list_of(h, s), s);
+        drop_free_region(h, s);
+        return;
+    }
+    free_insert(h, s);
+}
+
+void cs_heap_free(struct cs_heap *h, struct cs_span *s)
+{
+    uint64_t now = cs_clock_ms();
+    cs_lock(&h->lock);
+    free_locked(h, s, now);
+    int due = cs_opt.decay_ms >= 0 && now - h->last_release_ms >= (uint64_t)cs_opt.decay_ms / 2 + 1;
+    if (due) {
+        h->last_release_ms = now;
+        release_locked(h, now, (uint64_t)cs_opt.decay_ms);
+    }
+    cs_unlock(&h->lock);
+    if (h->pages_free_committed)
+        cs_release_notify();
+}
+
+int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
+{
+    int err = 0;
+    uint64_t now = cs_clock_ms();
+    cs_lock(&h->lock);
+    if (npages < s->npages) {
+        /* Shrink: the tail becomes a free span of its own, then coalesces. */
+        struct cs_span *t = span_new();
+        if (!t) {
+            cs_unlock(&h->lock);
+            return 0; /* keeping the larger span is still correct */
+        }
+        *t = *s;
+        t->start = s->start + npages * CS_PAGE;
+        t->npages = s->npages - npages;
+        t->anext = t->aprev = NULL;
+        s->npages = npages;
+        s->ncommitted = npages;
+        map_ends(s, s);
+        map_ends(t, t);
+        inuse_insert(h, t);
+        free_locked(h, t, now);
+        h->nlarge_free--;   /* a trim is not a free */
+    } else if (npages > s->npages) {
+        uintptr_t end = cs_span_end(s);
+        size_t more = npages - s->npages;
+        struct cs_span *n = end < s->region->base + s->region->size ? cs_pagemap_get((void *)end)
+                                                                     : NULL;
+        if (!n || n->state != CS_SPAN_FREE || n->region != s->region || n->npages < more ||
+            (h->limit_pages && h->pages_inuse + more > h->limit_pages)) {
+            err = ENOMEM;
+        } else {
+            free_remove(h, n);
+            if (n->npages > more && split_back(h, n, more)) {
+                free_insert(h, n);
+                err = ENOMEM;
+            } else {
+                /* n is now exactly the pages s grows into. */
+                cs_pagemap_set(cs_span_end(s) - CS_PAGE, NULL);
+                if (n->ncommitted < n->npages)
+                    cs_source_commit(s->region->src, n->start, n->npages * CS_PAGE,
+                                     (n->npages - n->ncommitted) * CS_PAGE);
+                map_ends(n, NULL);
+                s->npages += more;
+                s->ncommitted = s->npages;
+                h->pages_inuse += more;
+                h->large_pages += more;
+                cs_source_count(&s->region->src->in_use, (intptr_t)(more * CS_PAGE));
+                map_ends(s, s);
+                span_delete(n);
+            }
+        }
+    }
+    cs_unlock(&h->lock);
+    return err;
+}
+
+/* ---- release policy --------------------------------------------------------- */
+
+/* Decommit one free span; idle whole regions of sources that may unmap go back. */
+static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms)
+{
+    struct cistern_sysalloc *src = s->region->src;
+    if (s->ncommitted) {
+        size_t got = cs_source_decommit(src, s->start, s->npages * CS_PAGE) / CS_PAGE;
+        if (got) {
+            size_t dropped = got < s->ncommitted ? got : s->ncommitted;
+            cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
+            h->pages_free_committed -= dropped;
+            s->ncommitted = got == s->npages ? 0 : s->ncommitted - dropped;
+            if (got == s->npages)
+                s->zeroed = (uint8_t)src->decommit_zero;
+        }
+    }
+    /* An os region idle for several decay periods is unmapped altogether. */
+    if (s->ncommitted == 0 && covers_region(s) && src->ops.unmap &&
+        !(src->flags & CISTERN_SYSALLOC_INJECTED) && now - s->free_since >= 4 * age_ms)
+        drop_free_region(h, s);
+}
+
+static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms)
+{
+    size_t before = h->pages_free_committed;
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        struct cs_freeset *fs = h->slot[i].free;
+        if (!fs)
+            continue;
+        for (int len = 0; len <= CS_HEAP_LISTS && h->slot[i].free; len++) {
+            struct cs_span *s = len ? fs->bylen[len] : fs->big;
+            while (s) {
+                struct cs_span *next = s->next;
+                if (now - s->free_since >= age_ms)
+                    release_span(h, s, now, age_ms);
+                s = next;
+            }
+        }
+    }
+    return before - h->pages_free_committed;
+}
+
+size_t cs_heap_release(struct cs_heap *h, uint64_t age_ms)
+{
+    uint64_t now = cs_clock_ms();
+    cs_lock(&h->lock);
+    size_t n = release_locked(h, now, age_ms);
+    h->last_release_ms = now;
+    cs_unlock(&h->lock);
+    return n;
+}
+
+int cs_heap_has_dirty(const struct cs_heap *h)
+{
+    return __atomic_load_n(&h->pages_free_committed, __ATOMIC_RELAXED) != 0;
+}
+
+/* ---- reset and destroy -------------------------------------------------------- */
+
+/* Forget every span record, counting in each region's scratch the pages the
+   committed figures still hold for it. */
+static void drop_all_spans(struct cs_heap *h)
+{
+    for (struct cs_region *r = h->regions; r; r = r->next)
+        r->scratch = 0;
+    for (struct cs_span *s = h->inuse, *next; s; s = next) {
+        next = s->anext;
+        cs_source_count(&s->region->src->in_use, -(intptr_t)(s->npages * CS_PAGE));
+        s->region->scratch += s->npages;
+        if (s->state == CS_SPAN_SMALL)
+            cs_pagemap_set_range(s->start, s->npages, NULL);
+        else
+            map_ends(s, NULL);
+        span_delete(s);
+    }
+    h->inuse = NULL;
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        struct cs_freeset *fs = h->slot[i].free;
+        if (!fs)
+            continue;
+        for (int len = 0; len <= CS_HEAP_LISTS; len++) {
+            struct cs_span **head = len ? &fs->bylen[len] : &fs->big;
+            for (struct cs_span *s = *head, *next; s; s = next) {
+                next = s->next;
+                s->region->scratch += s->ncommitted;
+                map_ends(s, NULL);
+                span_delete(s);
+            }
+            *head = NULL;
+        }
+    }
+    h->pages_inuse = h->pages_free = h->pages_free_committed = 0;
+    h->large_pages = 0;
+}
+
+void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
+{
+    uint64_t now = cs_clock_ms();
+    cs_lock(&h->lock);
+    drop_all_spans(h);
+    /* Each region becomes one free span; past keep_bytes of committed pages
+       the rest is decommitted at once. */
+    size_t kept = 0;
+    for (struct cs_region *r = h->regions; r; r = r->next) {
+        struct cs_span *s = span_new();
+        if (!s)
+            cs_fatal("out of metadata memory during arena reset");
+        s->start = r->base;
+        s->npages = r->size / CS_PAGE;
+        s->region = r;
+        s->arena = h->arena;
+        s->state = CS_SPAN_FREE;
+        s->ncommitted = r->scratch;
+        s->notouch = (r->flags & CISTERN_SYSALLOC_NOTOUCH) != 0;
+        s->free_since = now;
+        map_ends(s, s);
+        free_insert(h, s);
+        if (kept + s->ncommitted * CS_PAGE <= keep_bytes)
+            kept += s->ncommitted * CS_PAGE;
+        else
+            release_span(h, s, now, UINT64_MAX / 8);
+    }
+    cs_unlock(&h->lock);
+}
+
+void cs_heap_destroy(struct cs_heap *h)
+{
+    cs_lock(&h->lock);
+    drop_all_spans(h);
+    while (h->regions)
+        region_give_back(h, h->regions, h->regions->scratch);
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        struct cs_heap_slot *sl = &h->slot[i];
+        if (!sl->src)
+            continue;
+        if (sl->in_chain)
+            cs_atomic_sub(&sl->src->nchains, 1);
+        cs_meta_free(sl->free, sizeof *sl->free);
+        memset(sl, 0, sizeof *sl);
+    }
+    h->norder = 0;
+    cs_unlock(&h->lock);
+}
+
+int cs_heap_foreach_inuse(struct cs_heap *h, int (*fn)(struct cs_span *s, void *ctx), void *ctx)
+{
+    int rc = 0;
+    cs_lock(&h->lock);
+    for (struct cs_span *s = h->inuse; s && !rc; s = s->anext)
+        rc = fn(s, ctx);
+    cs_unlock(&h->lock);
+    return rc;
+}
+
+/* ---- consistency check -------------------------------------------------------- */
+
+static int check_fail(const char *what, const struct cs_span *s)
+{
+    cs_warn("heap check failed: ", what);
+    (void)s;
+    return EFAULT;
+}
+
+static int check_span_map(const struct cs_span *s)
+{
+    if (cs_pagemap_get((void *)s->start) != s || cs_pagemap_get((void *)(cs_span_end(s) - 1)) != s)
+        return check_fail("span ends not in the pagemap", s);
+    if (s->start < s->region->base || cs_span_end(s) > s->region->base + s->region->size)
+        return check_fail("span crosses its region", s);
+    return 0;
+}
+
+int cs_heap_check(struct cs_heap *h)
+{
+    int err = 0;
+    size_t inuse = 0, free_pages = 0, committed = 0;
+    cs_lock(&h->lock);
+    for (struct cs_span *s = h->inuse; s && !err; s = s->anext) {
+        inuse += s->npages;
+        if (s->state != CS_SPAN_SMALL && s->state != CS_SPAN_LARGE)
+            err = check_fail("in-use list holds a span not in use", s);
+        else if (s->arena != h->arena)
+            err = check_fail("span of another arena", s);
+        else
+            err = check_span_map(s);
+        if (!err && s->state == CS_SPAN_SMALL) {
+            uint32_t nfree = 0;
+            for (int w = 0; w < CS_SPAN_WORDS; w++)
+                nfree += (uint32_t)__builtin_popcountll(s->freebits[w]);
+            if (nfree != s->nfree || s->nfree > s->nobj)
+                err = check_fail("free count disagrees with the bitmap", s);
+            for (size_t p = 0; p < s->npages && !err; p++)
+                if (cs_pagemap_get((void *)(s->start + p * CS_PAGE)) != s)
+                    err = check_fail("small span page not mapped", s);
+        }
+    }
+    for (int i = 0; i < CS_MAX_CHAIN && !err; i++) {
+        struct cs_freeset *fs = h->slot[i].free;
+        if (!fs)
+            continue;
+        for (int len = 0; len <= CS_HEAP_LISTS && !err; len++) {
+            for (struct cs_span *s = len ? fs->bylen[len] : fs->big; s && !err; s = s->next) {
+                free_pages += s->npages;
+                committed += s->ncommitted;
+                if (s->state != CS_SPAN_FREE)
+                    err = check_fail("free list holds a span in use", s);
+                else if ((len && s->npages != (size_t)len) || (!len && s->npages <= CS_HEAP_LISTS))
+                    err = check_fail("span on the list of another length", s);
+                else if (s->region->slot != (unsigned)i)
+                    err = check_fail("span on another source's lists", s);
+                else if (s->ncommitted > s->npages)
+                    err = check_fail("more pages committed than the span has", s);
+                else
+                    err = check_span_map(s);
+                if (!err && s->start > s->region->base) {
+                    struct cs_span *l = cs_pagemap_get((void *)(s->start - 1));
+                    if (l && l->state == CS_SPAN_FREE)
+                        err = check_fail("two free neighbours not coalesced", s);
+                }
+            }
+        }
+    }
+    if (!err && (inuse != h->pages_inuse || free_pages != h->pages_free ||
+                 committed != h->pages_free_committed))
+        err = check_fail("page counters disagree with the spans", NULL);
+    cs_unlock(&h->lock);
+    return err;
+}
+
+void cs_heap_fork_prepare(struct cs_heap *h)
+{
+    cs_lock(&h->lock);
+}
+
+void cs_heap_fork_parent(struct cs_heap *h)
+{
+    cs_unlock(&h->lock);
+}
+
+void cs_heap_fork_child(struct cs_heap *h)
+{
+    cs_lock_init(&h->lock);
+}

@@ -1,0 +1,137 @@
+/*
+ * region.c - the global region table.
+ */
+#include "region.h"
+#include "meta.h"
+#include "pagemap.h"
+#include "source.h"
+
+static cs_lock_t region_lock = CS_LOCK_INIT;
+static struct cs_region *regions;
+static size_t region_count, region_bytes;
+
+struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, size_t raw_size,
+                                struct cs_heap *heap, unsigned slot)
+{
+    uintptr_t base = CS_ALIGN_UP(raw, CS_PAGE);
+    uintptr_t end = CS_ALIGN_DOWN(raw + raw_size, CS_PAGE);
+    if (end <= base) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int err = cs_pagemap_ensure(base, end - base);
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    struct cs_region *r = cs_meta_alloc(sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    r->base = base;
+    r->size = end - base;
+    r->raw_base = raw;
+    r->raw_size = raw_size;
+    r->src = src;
+    r->heap = heap;
+    r->slot = slot;
+    r->flags = src->flags;
+    cs_lock(&region_lock);
+    r->gnext = regions;
+    if (regions)
+        regions->gprev = r;
+    regions = r;
+    region_count++;
+    region_bytes += r->size;
+    cs_unlock(&region_lock);
+    return r;
+}
+
+void cs_region_remove(struct cs_region *r)
+{
+    cs_lock(&region_lock);
+    if (r->gprev)
+        r->gprev->gnext = r->gnext;
+    else
+        regions = r->gnext;
+    if (r->gnext)
+        r->gnext->gprev = r->gprev;
+    region_count--;
+    region_bytes -= r->size;
+    cs_unlock(&region_lock);
+    cs_meta_free(r, sizeof *r);
+}
+
+struct overlap_probe {
+    uintptr_t base;
+    size_t len;
+    int hit;
+};
+
+static void probe_source(struct cistern_sysalloc *s, void *ctx)
+{
+    struct overlap_probe *o = ctx;
+    if (s->range_len && o->base < s->range_base + s->range_len && s->range_base < o->base + o->len)
+        o->hit = 1;
+}
+
+int cs_region_range_free(uintptr_t base, size_t len)
+{
+    struct overlap_probe o = { base, len, 0 };
+    cs_source_foreach(probe_source, &o);
+    if (o.hit)
+        return EEXIST;
+    cs_lock(&region_lock);
+    for (struct cs_region *r = regions; r; r = r->gnext)
+        if (base < r->raw_base + r->raw_size && r->raw_base < base + len) {
+            o.hit = 1;
+            break;
+        }
+    cs_unlock(&region_lock);
+    return o.hit ? EEXIST : 0;
+}
+
+struct cs_region *cs_region_find(uintptr_t a)
+{
+    struct cs_region *found = NULL;
+    cs_lock(&region_lock);
+    for (struct cs_region *r = regions; r; r = r->gnext)
+        if (a >= r->base && a < r->base + r->size) {
+            found = r;
+            break;
+        }
+    cs_unlock(&region_lock);
+    return found;
+}
+
+void cs_region_totals(size_t *count, size_t *bytes)
+{
+    cs_lock(&region_lock);
+    *count = region_count;
+    *bytes = region_bytes;
+    cs_unlock(&region_lock);
+}
+
+void cs_region_teardown(void)
+{
+    cs_lock(&region_lock);
+    regions = NULL;
+    region_count = region_bytes = 0;
+    cs_unlock(&region_lock);
+}
+
+void cs_region_fork_prepare(void)
+{
+    cs_lock(&region_lock);
+}
+
+void cs_region_fork_parent(void)
+{
+    cs_unlock(&region_lock);
+}
+
+void cs_region_fork_child(void)
+{
+    cs_lock_init(&region_lock);
+}

@@ -1,0 +1,50 @@
+/*
+ * region.h - the region table: every range cistern obtained from a source.
+ *
+ * A region belongs to exactly one source and one arena's page heap; spans
+ * never cross region boundaries (design invariant 3), and teardown walks this
+ * table to hand every region back (invariant 6).
+ */
+#ifndef CS_REGION_H
+#define CS_REGION_H
+
+#include "platform.h"
+
+struct cistern_sysalloc;
+struct cs_heap;
+
+struct cs_region {
+    uintptr_t base;                 /* heap-page aligned start */
+    size_t size;                    /* heap-page multiple */
+    uintptr_t raw_base;             /* what the source returned */
+    size_t raw_size;
+    struct cistern_sysalloc *src;
+    struct cs_heap *heap;
+    unsigned slot;                  /* the source's slot in the heap's chain */
+    unsigned flags;                 /* the source's tags */
+    size_t scratch;                 /* reset and destroy: committed pages counted */
+    struct cs_region *next, *prev;  /* the heap's regions */
+    struct cs_region *gnext, *gprev; /* the global table */
+};
+
+/* Record a range the source gave (aligning it to heap pages); creates the
+   pagemap nodes.  NULL + errno: ENOMEM, or EFAULT when it lies beyond the
+   addresses the pagemap covers (the caller gives the range back). */
+struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, size_t raw_size,
+                                struct cs_heap *heap, unsigned slot);
+/* Forget a region (its range must be given back by the caller). */
+void cs_region_remove(struct cs_region *r);
+/* Whether [base, base+len) is clear of every region and every registered
+   injected range: 0, or EEXIST. */
+int cs_region_range_free(uintptr_t base, size_t len);
+/* The region containing address a (slow: a walk of the table), or NULL. */
+struct cs_region *cs_region_find(uintptr_t a);
+/* Number of regions and their bytes. */
+void cs_region_totals(size_t *count, size_t *bytes);
+/* Forget every region record (teardown; ranges handed back by the heaps). */
+void cs_region_teardown(void);
+void cs_region_fork_prepare(void);
+void cs_region_fork_parent(void);
+void cs_region_fork_child(void);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * release.c - the background release thread.
+ *
+ * It wakes every decay_ms / 2 (at least every 50 ms, at most every second),
+ * empties the transfer caches and decommits free runs idle for decay_ms in
+ * every arena.  It allocates nothing and holds no cistern lock while asleep.
+ * It is started lazily, from a free path with no lock held, the first time
+ * some heap has free committed pages.
+ */
+#include "platform.h"
+#include "release.h"
+#include "arena.h"
+#include "init.h"
+#include "options.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+static pthread_mutex_t bg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bg_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t bg_thread;
+static cs_atomic_t bg_state; /* 0 none, 1 starting/running, 2 stopping */
+static int bg_disabled_here;
+
+static uint64_t period_ms(void)
+{
+    long d = cs_opt.decay_ms;
+    uint64_t p = d > 0 ? (uint64_t)d / 2 : 50;
+    return p < 50 ? 50 : p > 1000 ? 1000 : p;
+}
+
+static void *bg_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&bg_mutex);
+    while (cs_atomic_load_acquire(&bg_state) == 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + period_ms() * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&bg_cond, &bg_mutex, &ts);
+        if (cs_atomic_load_acquire(&bg_state) != 1)
+            break;
+        pthread_mutex_unlock(&bg_mutex);
+        if (cs_opt.decay_ms >= 0)
+            cs_arena_release_all((uint64_t)cs_opt.decay_ms, 1);
+        pthread_mutex_lock(&bg_mutex);
+    }
+    pthread_mutex_unlock(&bg_mutex);
+    return NULL;
+}
+
+void cs_release_notify(void)
+{
+    if (cs_likely(cs_atomic_load_relaxed(&bg_state) != 0) || !cs_opt.background_thread ||
+        cs_opt.decay_ms < 0 || bg_disabled_here ||
+        cs_atomic_load_acquire(&cs_init_state) != CS_INIT_DONE)
+        return;
+    if (!cs_atomic_cas(&bg_state, 0, 1))
+        return;
+    /* The thread must not take signals meant for the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&bg_thread, NULL, bg_main, NULL) != 0) {
+        bg_disabled_here = 1; /* no threads here: the free path still releases */
+        cs_atomic_store_release(&bg_state, 0);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void cs_release_stop(void)
+{
+    if (!cs_atomic_cas(&bg_state, 1, 2))
+        return;
+    pthread_mutex_lock(&bg_mutex);
+    pthread_cond_broadcast(&bg_cond);
+    pthread_mutex_unlock(&bg_mutex);
+    pthread_join(bg_thread, NULL);
+    cs_atomic_store_release(&bg_state, 0);
+}
+
+void cs_release_fork_child(void)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    bg_mutex = m;
+    bg_cond = c;
+    cs_atomic_store_release(&bg_state, 0);
+}

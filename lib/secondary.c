@@ -1,0 +1,133 @@
+/*
+ * secondary.c - the secondary allocator plumbing and the libc forwarder.
+ */
+#include "platform.h"
+#include "secondary.h"
+#include "export.h"
+#include "fatal.h"
+#include "options.h"
+#include "region.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+const cistern_secondary_ops_t *cs_secondary_active;
+static cistern_secondary_ops_t installed;
+static void *installed_ctx;
+static int have_installed;
+
+/* ---- forwarding to the malloc that was there before ------------------------------ */
+
+static void (*next_free)(void *);
+static void *(*next_realloc)(void *, size_t);
+static size_t (*next_usable)(void *);
+
+static void libc_resolve(void)
+{
+    if (next_free)
+        return;
+    next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    next_usable = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    __atomic_store_n(&next_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"), __ATOMIC_RELEASE);
+}
+
+static void libc_free(void *ctx, void *p)
+{
+    libc_resolve();
+    if (!next_free)
+        cs_fatal_pointer("free", p, "pointer not allocated by cistern (no libc free to forward to)");
+    next_free(p);
+}
+
+static void *libc_realloc(void *ctx, void *p, size_t size)
+{
+    libc_resolve();
+    if (!next_realloc)
+        cs_fatal_pointer("realloc", p, "pointer not allocated by cistern (no libc realloc)");
+    return next_realloc(p, size);
+}
+
+static size_t libc_usable(void *ctx, const void *p)
+{
+    libc_resolve();
+    if (!next_usable)
+        cs_fatal_pointer("malloc_usable_size", p, "pointer not allocated by cistern");
+    return next_usable((void *)p);
+}
+
+static const cistern_secondary_ops_t libc_ops = {
+    .alloc = NULL, /* cistern allocates; libc only takes back what it gave */
+    .free = libc_free,
+    .realloc = libc_realloc,
+    .usable_size = libc_usable,
+};
+
+CS_EXPORT const cistern_secondary_ops_t *cistern_secondary_libc(void)
+{
+    return &libc_ops;
+}
+
+CS_EXPORT int cistern_secondary_set(const cistern_secondary_ops_t *ops, void *ctx)
+{
+    if (ops && !ops->free && !ops->alloc && !ops->realloc && !ops->usable_size)
+        return EINVAL;
+    __atomic_store_n(&cs_secondary_active, NULL, __ATOMIC_RELEASE);
+    if (!ops) {
+        have_installed = 0;
+        return 0;
+    }
+    installed = *ops;
+    installed_ctx = ctx;
+    have_installed = 1;
+    if (installed.alloc)
+        __atomic_store_n(&cs_secondary_active, &installed, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void cs_secondary_init(void)
+{
+    if (cs_opt.secondary == CS_SECONDARY_LIBC)
+        cistern_secondary_set(&libc_ops, NULL);
+    else if (cs_opt.secondary == CS_SECONDARY_GUARDED)
+        cistern_secondary_set(cistern_secondary_guarded(), NULL);
+}
+
+void *cs_secondary_alloc(size_t size, size_t alignment)
+{
+    const cistern_secondary_ops_t *ops = __atomic_load_n(&cs_secondary_active, __ATOMIC_ACQUIRE);
+    return ops ? ops->alloc(installed_ctx, size, alignment) : NULL;
+}
+
+/* A pointer in none of cistern's spans may still lie in one of its regions
+   (freed large memory): that is a double free, never a foreign pointer. */
+static void check_not_ours(const void *p, const char *call)
+{
+    if (cs_region_find((uintptr_t)p))
+        cs_fatal_pointer(call, p, "double free or invalid pointer (inside cistern's free memory)");
+}
+
+void cs_foreign_free(void *p, const char *call)
+{
+    check_not_ours(p, call);
+    if (have_installed && installed.free) {
+        installed.free(installed_ctx, p);
+        return;
+    }
+    cs_fatal_pointer(call, p, "pointer not allocated by cistern");
+}
+
+void *cs_foreign_realloc(void *p, size_t size)
+{
+    check_not_ours(p, "realloc");
+    if (have_installed && installed.realloc)
+        return installed.realloc(installed_ctx, p, size);
+    cs_fatal_pointer("realloc", p, "pointer not allocated by cistern");
+}
+
+size_t cs_foreign_usable_size(const void *p, const char *call)
+{
+    check_not_ours(p, call);
+    if (have_installed && installed.usable_size)
+        return installed.usable_size(installed_ctx, p);
+    cs_fatal_pointer(call, p, "pointer not allocated by cistern");
+}

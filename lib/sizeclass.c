@@ -1,0 +1,94 @@
+/*
+ * sizeclass.c - builds the size-class tables (see sizeclass.h for the plan).
+ */
+#include "platform.h"
+#include "sizeclass.h"
+
+struct cs_class_info cs_classes[CS_NCLASSES];
+uint8_t cs_class_small_tab[129];
+uint8_t cs_class_large_tab[2049];
+
+/* Objects a span should hold at least: fewer for big objects, so that a
+   program allocating one 200 KiB object does not reserve ten of them. */
+static uint32_t min_objects(size_t size)
+{
+    if (size <= 4096)
+        return 8;
+    if (size <= 32768)
+        return 4;
+    return 2;
+}
+
+/* The shortest span holding min_objects() objects with at most 1/8 of it
+   left over at the end. */
+static uint32_t span_pages(size_t size)
+{
+    for (uint32_t pages = 1;; pages++) {
+        size_t bytes = pages * CS_PAGE;
+        size_t nobj = bytes / size;
+        if (nobj > CS_SPAN_MAX_OBJS)
+            return pages - 1 ? pages - 1 : 1;
+        if (nobj >= min_objects(size) && bytes - nobj * size <= bytes / 8)
+            return pages;
+    }
+}
+
+static uint32_t clamp(size_t v, uint32_t lo, uint32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : (uint32_t)v;
+}
+
+static void add_class(unsigned c, size_t size)
+{
+    struct cs_class_info *ci = &cs_classes[c];
+    ci->size = (uint32_t)size;
+    ci->pages = span_pages(size);
+    ci->nobj = (uint32_t)(ci->pages * CS_PAGE / size);
+    if (ci->nobj > CS_SPAN_MAX_OBJS)
+        ci->nobj = CS_SPAN_MAX_OBJS;
+    /* Move about 32 KiB per batch: one lock round trip buys many objects. */
+    ci->batch = clamp(32768 / size, 2, 32);
+    /* A thread keeps up to ~64 KiB per class, and at least two batches. */
+    ci->cap = clamp(65536 / size, 2 * ci->batch < 128 ? 2 * ci->batch : 128, 128);
+    ci->recip = (((uint64_t)1 << CS_RECIP_SHIFT) + size - 1) / size;
+}
+
+void cs_sizeclass_init(void)
+{
+    if (cs_classes[1].size)
+        return;
+    unsigned c = 1;
+    add_class(c++, 8);
+    for (size_t s = 16; s <= 128; s += 16)
+        add_class(c++, s);
+    for (size_t base = 128; base < CS_SMALL_MAX; base *= 2)
+        for (size_t s = base + base / 8; s <= base * 2; s += base / 8)
+            add_class(c++, s);
+    /* c == CS_NCLASSES here: 1 + 8 + 11 * 8 = 97 classes. */
+    unsigned k = 1;
+    for (size_t i = 0; i <= 128; i++) {
+        size_t n = i * 8;
+        while (cs_classes[k].size < n)
+            k++;
+        cs_class_small_tab[i] = (uint8_t)k;
+    }
+    k = 1;
+    for (size_t i = 0; i <= 2048; i++) {
+        size_t n = i * 128;
+        while (cs_classes[k].size < n)
+            k++;
+        cs_class_large_tab[i] = (uint8_t)k;
+    }
+}
+
+unsigned cs_size_class_aligned(size_t n, size_t align)
+{
+    if (n > CS_SMALL_MAX || align > CS_PAGE)
+        return 0;
+    if (n < align)
+        n = align;
+    for (unsigned c = cs_size_class(n); c < CS_NCLASSES; c++)
+        if ((cs_classes[c].size & (align - 1)) == 0)
+            return c;
+    return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * sizeclass.h - size classes for small objects (8 B .. 256 KiB).
+ *
+ * Classes: 8, then every 16 bytes to 128 (the 16-byte quantum keeps objects
+ * of 16 bytes and more 16-byte aligned), then eight classes per doubling, so
+ * that above 128 B no class wastes more than 12.5 % of a request.  Below 128 B
+ * the alignment quantum, not the spacing, bounds the waste.  Class 0 means
+ * "not a small object".  Tables are filled once by cs_sizeclass_init().
+ */
+#ifndef CS_SIZECLASS_H
+#define CS_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_SMALL_MAX ((size_t)256 * 1024)
+#define CS_NCLASSES 98 /* 97 classes + class 0 */
+/* Most objects in one small span: the span's free bitmap holds this many bits. */
+#define CS_SPAN_MAX_OBJS 1024
+/* Bits of the reciprocal used to turn an offset into an object index: exact
+   for offsets below 2^(40-18), i.e. spans up to 4 MiB with 256 KiB objects. */
+#define CS_RECIP_SHIFT 40
+
+struct cs_class_info {
+    uint32_t size;   /* object size */
+    uint32_t pages;  /* span length in heap pages */
+    uint32_t nobj;   /* objects per span */
+    uint32_t batch;  /* objects moved between a thread cache and the central list */
+    uint32_t cap;    /* most objects a thread cache keeps */
+    uint64_t recip;  /* ceil(2^CS_RECIP_SHIFT / size) */
+};
+
+extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("hidden")));
+extern uint8_t cs_class_small_tab[129] __attribute__((visibility("hidden")));   /* (n + 7) >> 3, n <= 1024 */
+extern uint8_t cs_class_large_tab[2049] __attribute__((visibility("hidden")));  /* (n + 127) >> 7, n <= 256 KiB */
+
+/* Fill the tables; idempotent. Called from init before any allocation. */
+void cs_sizeclass_init(void);
+
+/* The class of a request of n bytes, n <= CS_SMALL_MAX. */
+static inline unsigned cs_size_class(size_t n)
+{
+    if (n <= 1024)
+        return cs_class_small_tab[(n + 7) >> 3];
+    return cs_class_large_tab[(n + 127) >> 7];
+}
+
+/* The smallest class holding n bytes whose objects are aligned to align
+   (a power of two up to the heap page); 0 when none. */
+unsigned cs_size_class_aligned(size_t n, size_t align);
+
+#endif

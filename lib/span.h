@@ -1,0 +1,60 @@
+/*
+ * span.h - the span record: a run of heap pages inside one region.
+ *
+ * A span is free (in its heap's free lists), small (carved into objects of
+ * one size class) or large (one allocation).  Records live in metadata, so
+ * nothing about a span is ever stored in the memory it describes: a small
+ * span tracks its free objects in the bitmap below, which is also what
+ * catches a double free when an object comes back (design invariants 2, 5).
+ */
+#ifndef CS_SPAN_H
+#define CS_SPAN_H
+
+#include "platform.h"
+#include "sizeclass.h"
+
+struct cs_region;
+struct cistern_arena;
+
+enum cs_span_state { CS_SPAN_DEAD = 0, CS_SPAN_FREE, CS_SPAN_SMALL, CS_SPAN_LARGE };
+
+#define CS_SPAN_WORDS (CS_SPAN_MAX_OBJS / 64)
+
+struct cs_span {
+    /* First line: what free() reads. */
+    uintptr_t start;              /* first byte (heap-page aligned) */
+    uint32_t cls;                 /* size class, 0 unless small and in use */
+    uint32_t size;                /* object size (small) */
+    uint64_t recip;               /* ceil(2^CS_RECIP_SHIFT / size) (small) */
+    struct cistern_arena *arena;
+    uint8_t state;                /* enum cs_span_state */
+    uint8_t notouch;              /* the memory must not be read or written */
+    uint8_t zeroed;               /* every byte reads as zero (fresh or decommitted) */
+    uint8_t in_central;           /* on its central list's nonempty list */
+    uint32_t nobj, nfree;         /* small: objects, and those free in the span */
+    size_t npages;
+    struct cs_region *region;
+    struct cs_span *next, *prev;  /* free list, or central nonempty list */
+    struct cs_span *anext, *aprev; /* the heap's in-use list */
+    size_t ncommitted;            /* free: pages still committed (upper bound) */
+    uint64_t free_since;          /* free: when it became free (cs_clock_ms) */
+    uint64_t freebits[CS_SPAN_WORDS]; /* small: bit set = object free in the span */
+};
+
+static inline uintptr_t cs_span_end(const struct cs_span *s)
+{
+    return s->start + s->npages * CS_PAGE;
+}
+
+/* The index of the object at offset off, and whether off is an object start. */
+static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off)
+{
+    return (uint32_t)(((uint64_t)off * s->recip) >> CS_RECIP_SHIFT);
+}
+
+static inline int cs_span_is_object_start(const struct cs_span *s, uintptr_t off)
+{
+    return (uint64_t)cs_span_index(s, off) * s->size == off && off < (uintptr_t)s->nobj * s->size;
+}
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * stats.c - statistics, the report, and the arena walk.
+ *
+ * Figures are gathered from the counters each layer keeps for itself: the
+ * page heap (pages in use, free, committed), the central lists (objects out
+ * of their spans), the thread caches (objects held, malloc and free counts),
+ * the sources (reserved, committed, in use, failures).  Nothing on a fast
+ * path updates a shared counter.
+ */
+#include "arena.h"
+#include "export.h"
+#include "init.h"
+#include "meta.h"
+#include "pagemap.h"
+#include "region.h"
+#include "source.h"
+#include "span.h"
+#include "stats.h"
+#include "tcache.h"
+#include "sysalloc/sources.h"
+
+#include <cistern.h>
+#include <stdio.h>
+#include <string.h>
+
+struct tc_sum {
+    const struct cistern_arena *a;
+    uint64_t nmalloc, nfree;
+    size_t cached_bytes;
+};
+
+static void sum_tcache(struct cs_tcache *tc, void *ctx)
+{
+    struct tc_sum *t = ctx;
+    if (tc->arena != t->a || tc->epoch != cs_atomic_load_relaxed(&t->a->epoch))
+        return;
+    t->nmalloc += __atomic_load_n(&tc->nmalloc, __ATOMIC_RELAXED);
+    t->nfree += __atomic_load_n(&tc->nfree, __ATOMIC_RELAXED);
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        t->cached_bytes += (size_t)__atomic_load_n(&tc->bins[c].n, __ATOMIC_RELAXED) *
+                           cs_classes[c].size;
+}
+
+static void arena_stats(const struct cistern_arena *a, cistern_arena_stats_t *out)
+{
+    struct tc_sum t = { a, 0, 0, 0 };
+    cs_tcache_foreach(sum_tcache, &t);
+    size_t out_bytes = 0;
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        const struct cs_central *ce = &a->central[c];
+        size_t objs = __atomic_load_n(&ce->out_objects, __ATOMIC_RELAXED);
+        size_t xfer = __atomic_load_n(&ce->xfer_n, __ATOMIC_RELAXED);
+        out_bytes += (objs - (xfer < objs ? xfer : objs)) * cs_classes[c].size;
+    }
+    const struct cs_heap *h = &a->heap;
+    size_t live_small = out_bytes > t.cached_bytes ? out_bytes - t.cached_bytes : 0;
+    out->allocated_bytes = live_small + __atomic_load_n(&h->large_pages, __ATOMIC_RELAXED) * CS_PAGE;
+    out->active_bytes = __atomic_load_n(&h->pages_inuse, __ATOMIC_RELAXED) * CS_PAGE;
+    out->committed_bytes = out->active_bytes +
+                           __atomic_load_n(&h->pages_free_committed, __ATOMIC_RELAXED) * CS_PAGE;
+    out->nmalloc = t.nmalloc + cs_atomic_load_relaxed(&a->nmalloc_direct) +
+                   cs_atomic_load_relaxed(&a->nmalloc_dead) +
+                   __atomic_load_n(&h->nlarge_malloc, __ATOMIC_RELAXED);
+    out->nfree = t.nfree + cs_atomic_load_relaxed(&a->nfree_direct) +
+                 cs_atomic_load_relaxed(&a->nfree_dead) +
+                 __atomic_load_n(&h->nlarge_free, __ATOMIC_RELAXED);
+}
+
+CS_EXPORT int cistern_arena_get_stats(const cistern_arena_t *a, cistern_arena_stats_t *out)
+{
+    if (cs_arena_check(a, "cistern_arena_get_stats") || !out)
+        return EINVAL;
+    arena_stats(a, out);
+    return 0;
+}
+
+/* ---- the report ------------------------------------------------------------------ */
+
+struct report {
+    FILE *out;
+    int json;
+    int first;
+};
+
+static const char *source_mode(const struct cistern_sysalloc *s)
+{
+    if (s->kind != CS_SRC_HUGEPAGE)
+        return "";
+    int m = cs_hugepage_mode();
+    return m == 1 ? "hugetlb" : m == 0 ? "thp" : "unused";
+}
+
+static void print_source(struct cistern_sysalloc *s, void *ctx)
+{
+    struct report *r = ctx;
+    cistern_sysalloc_stats_t st;
+    cistern_sysalloc_get_stats(s, &st);
+    if (r->json) {
+        fprintf(r->out,
+                "%s\n    {\"name\": \"%s\", \"flags\": %u, \"mode\": \"%s\", \"reserved_bytes\": %zu, "
+                "\"committed_bytes\": %zu, \"in_use_bytes\": %zu, \"failures\": %llu}",
+                r->first ? "" : ",", st.name, st.flags, source_mode(s), st.reserved_bytes,
+                st.committed_bytes, st.in_use_bytes, (unsigned long long)st.failures);
+    } else {
+        fprintf(r->out, "  source %-10s flags %c%c%c%c %-8s reserved %12zu committed %12zu in use %12zu "
+                        "failures %llu\n",
+                st.name, st.flags & CISTERN_SYSALLOC_INJECTED ? 'I' : '-',
+                st.flags & CISTERN_SYSALLOC_NOTOUCH ? 'N' : '-',
+                st.flags & CISTERN_SYSALLOC_SHARED ? 'S' : '-',
+                st.flags & CISTERN_SYSALLOC_HUGE ? 'H' : '-', source_mode(s), st.reserved_bytes,
+                st.committed_bytes, st.in_use_bytes, (unsigned long long)st.failures);
+    }
+    r->first = 0;
+}
+
+static void print_arena(struct cistern_arena *a, void *ctx)
+{
+    struct report *r = ctx;
+    cistern_arena_stats_t st;
+    arena_stats(a, &st);
+    if (r->json) {
+        fprintf(r->out,
+                "%s\n    {\"name\": \"%s\", \"id\": %u, \"allocated_bytes\": %zu, \"active_bytes\": %zu, "
+                "\"committed_bytes\": %zu, \"nmalloc\": %llu, \"nfree\": %llu, \"limit_bytes\": %zu, "
+                "\"sources\": [",
+                r->first ? "" : ",", a->name, a->id, st.allocated_bytes, st.active_bytes,
+                st.committed_bytes, (unsigned long long)st.nmalloc, (unsigned long long)st.nfree,
+                a->heap.limit_pages * CS_PAGE);
+        for (unsigned k = 0; k < a->heap.norder; k++)
+            fprintf(r->out, "%s\"%s\"", k ? ", " : "", a->heap.slot[a->heap.order[k]].src->name);
+        fprintf(r->out, "]}");
+    } else {
+        fprintf(r->out, "  arena %-10s id %-4u allocated %12zu active %12zu committed %12zu "
+                        "nmalloc %llu nfree %llu chain",
+                a->name, a->id, st.allocated_bytes, st.active_bytes, st.committed_bytes,
+                (unsigned long long)st.nmalloc, (unsigned long long)st.nfree);
+        for (unsigned k = 0; k < a->heap.norder; k++)
+            fprintf(r->out, " %s", a->heap.slot[a->heap.order[k]].src->name);
+        fprintf(r->out, "\n");
+    }
+    r->first = 0;
+}
+
+CS_EXPORT void cistern_stats_print(FILE *out, int json)
+{
+    if (!out)
+        out = stderr;
+    cs_ensure_init();
+    size_t nregions, region_bytes;
+    cs_region_totals(&nregions, &region_bytes);
+    struct report r = { out, json, 1 };
+    if (json) {
+        fprintf(out, "{\"cistern\": {\"version\": \"%d.%d.%d\", \"metadata_bytes\": %zu, "
+                     "\"regions\": %zu, \"region_bytes\": %zu,\n  \"sources\": [",
+                CISTERN_VERSION_MAJOR, CISTERN_VERSION_MINOR, CISTERN_VERSION_PATCH,
+                cs_meta_mapped_bytes(), nregions, region_bytes);
+        cs_source_foreach(print_source, &r);
+        fprintf(out, "],\n  \"arenas\": [");
+        r.first = 1;
+        cs_arena_foreach(print_arena, &r);
+        fprintf(out, "]}}\n");
+    } else {
+        fprintf(out, "___ cistern stats ___\n  metadata %zu bytes, %zu regions of %zu bytes\n",
+                cs_meta_mapped_bytes(), nregions, region_bytes);
+        cs_source_foreach(print_source, &r);
+        cs_arena_foreach(print_arena, &r);
+        fprintf(out, "___ end of cistern stats ___\n");
+    }
+    fflush(out);
+}
+
+void cs_stats_print_fd(int fd, int json)
+{
+    cistern_stats_print(stderr, json);
+    (void)fd;
+}
+
+/* ---- walk ------------------------------------------------------------------------ */
+
+struct walk {
+    struct cistern_arena *a;
+    int set;
+    int (*fn)(void *p, size_t usable, void *ctx);
+    void *ctx;
+    int rc;
+};
+
+static void mark_object(void *p, int set)
+{
+    struct cs_span *s = cs_pagemap_get(p);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    uint64_t bit = (uint64_t)1 << (idx % 64);
+    if (set)
+        s->freebits[idx / 64] |= bit;
+    else
+        s->freebits[idx / 64] &= ~bit;
+}
+
+static void mark_tcache(struct cs_tcache *tc, void *ctx)
+{
+    struct walk *w = ctx;
+    if (tc->arena != w->a || tc->epoch != cs_atomic_load_relaxed(&w->a->epoch))
+        return;
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        for (unsigned k = 0; k < tc->bins[c].n; k++)
+            mark_object(tc->bins[c].slots[k], w->set);
+}
+
+/* Cached objects look free in their spans while the walk runs. */
+static void mark_cached(struct walk *w, int set)
+{
+    w->set = set;
+    cs_tcache_foreach(mark_tcache, w);
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        cs_lock(&w->a->central[c].lock);
+        cs_central_mark_cached(&w->a->central[c], set);
+        cs_unlock(&w->a->central[c].lock);
+    }
+}
+
+static int walk_span(struct cs_span *s, void *ctx)
+{
+    struct walk *w = ctx;
+    if (s->state == CS_SPAN_LARGE)
+        return w->fn((void *)s->start, s->npages * CS_PAGE, w->ctx);
+    for (uint32_t i = 0; i < s->nobj; i++)
+        if (!(s->freebits[i / 64] & ((uint64_t)1 << (i % 64)))) {
+            int rc = w->fn((void *)(s->start + (size_t)i * s->size), s->size, w->ctx);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+CS_EXPORT int cistern_arena_walk(cistern_arena_t *a, int (*fn)(void *p, size_t usable, void *ctx),
+                                 void *ctx)
+{
+    if (cs_arena_check(a, "cistern_arena_walk") || !fn)
+        return EINVAL;
+    struct walk w = { a, 1, fn, ctx, 0 };
+    mark_cached(&w, 1);
+    int rc = cs_heap_foreach_inuse(&a->heap, walk_span, &w);
+    mark_cached(&w, 0);
+    return rc;
+}
+
+/* ---- heap check ------------------------------------------------------------------- */
+
+static void check_one(struct cistern_arena *a, void *ctx)
+{
+    int *err = ctx;
+    if (!*err)
+        *err = cs_heap_check(&a->heap);
+}
+
+CS_EXPORT int cistern_check_heap(void)
+{
+    cs_ensure_init();
+    int err = 0;
+    cs_arena_foreach(check_one, &err);
+    return err;
+}

@@ -1,0 +1,318 @@
+/*
+ * tcache.c - thread caches (see tcache.h).
+ */
+#include "tcache.h"
+#include "arena.h"
+#include "central.h"
+#include "fatal.h"
+#include "init.h"
+#include "meta.h"
+#include "options.h"
+
+#include <cistern/arena.h>
+
+#include <pthread.h>
+#include <string.h>
+
+__thread struct cs_thread cs_tls CS_TLS_MODEL;
+uintptr_t cs_secret;
+cs_atomic_t cs_life;
+
+/* A thread's share of the global cap never drops below this: a cache too
+   small to hold a batch per busy class only adds lock round trips. */
+#define TC_MIN_BUDGET ((size_t)256 << 10)
+
+static cs_lock_t reg_lock = CS_LOCK_INIT;
+static struct cs_tcache *registry;  /* live caches */
+static struct cs_tcache *recycled;  /* records kept for new caches (linked by rnext) */
+static size_t nlive;
+
+static size_t record_size(void)
+{
+    size_t slots = 0;
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        slots += cs_classes[c].cap;
+    return sizeof(struct cs_tcache) + slots * sizeof(void *);
+}
+
+static size_t budget(void)
+{
+    size_t n = __atomic_load_n(&nlive, __ATOMIC_RELAXED);
+    size_t b = (size_t)cs_opt.tcache_max_bytes / (n ? n : 1);
+    return b < TC_MIN_BUDGET ? TC_MIN_BUDGET : b;
+}
+
+static int epoch_valid(const struct cs_tcache *tc)
+{
+    return tc->epoch == cs_atomic_load_acquire(&tc->arena->epoch);
+}
+
+static struct cs_tcache *tc_new(struct cistern_arena *a)
+{
+    size_t size = record_size();
+    cs_lock(&reg_lock);
+    struct cs_tcache *tc = recycled;
+    if (tc)
+        recycled = tc->rnext;
+    cs_unlock(&reg_lock);
+    if (!tc && !(tc = cs_meta_alloc(size)))
+        return NULL;
+    void **store = (void **)(tc + 1);
+    tc->potential = 0;
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        const struct cs_class_info *ci = &cs_classes[c];
+        struct cs_bin *b = &tc->bins[c];
+        b->slots = store;
+        store += ci->cap;
+        b->n = 0;
+        b->cap = (uint16_t)ci->cap;
+        b->batch = (uint16_t)(ci->batch < ci->cap ? ci->batch : ci->cap);
+        b->max = b->batch;
+        tc->potential += (size_t)b->max * ci->size;
+    }
+    tc->storage = size;
+    tc->arena = a;
+    tc->epoch = cs_atomic_load_acquire(&a->epoch);
+    tc->nmalloc = tc->nfree = 0;
+    cs_lock(&reg_lock);
+    tc->rprev = NULL;
+    tc->rnext = registry;
+    if (registry)
+        registry->rprev = tc;
+    registry = tc;
+    nlive++;
+    cs_unlock(&reg_lock);
+    return tc;
+}
+
+/* Hand the cached objects back to the arena (only while its epoch holds). */
+static void tc_flush(struct cs_tcache *tc)
+{
+    int valid = epoch_valid(tc);
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        struct cs_bin *b = &tc->bins[c];
+        if (b->n && valid)
+            cs_central_insert(tc->arena, c, b->slots, b->n);
+        b->n = 0;
+    }
+}
+
+static void tc_release(struct cs_tcache *tc)
+{
+    if (epoch_valid(tc)) {
+        cs_atomic_add(&tc->arena->nmalloc_dead, (uintptr_t)tc->nmalloc);
+        cs_atomic_add(&tc->arena->nfree_dead, (uintptr_t)tc->nfree);
+    }
+    cs_lock(&reg_lock);
+    if (tc->rprev)
+        tc->rprev->rnext = tc->rnext;
+    else
+        registry = tc->rnext;
+    if (tc->rnext)
+        tc->rnext->rprev = tc->rprev;
+    nlive--;
+    tc->rnext = recycled;
+    recycled = tc;
+    cs_unlock(&reg_lock);
+}
+
+/* The epoch generation moved: empty every cache whose arena was reset or
+   destroyed, without touching its objects. */
+static void revalidate(struct cs_thread *t)
+{
+    for (int i = 0; i < CS_TC_SLOTS; i++) {
+        struct cs_tcache *tc = t->tc[i];
+        if (!tc || epoch_valid(tc))
+            continue;
+        for (unsigned c = 1; c < CS_NCLASSES; c++)
+            tc->bins[c].n = 0;
+        if (t->cur == tc)
+            t->cur = NULL;
+        tc_release(tc);
+        t->tc[i] = NULL;
+    }
+}
+
+static void thread_start(struct cs_thread *t)
+{
+    t->state = CS_THREAD_LIVE;
+    cs_thread_register_exit(t);
+}
+
+struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
+{
+    struct cs_thread *t = &cs_tls;
+    if (t->state == CS_THREAD_EXITING || (a->flags & CISTERN_ARENA_NO_TCACHE) ||
+        cs_opt.tcache_max_bytes == 0)
+        return NULL;
+    uintptr_t life = cs_atomic_load_acquire(&cs_life);
+    if (t->life != life) {
+        /* Teardown freed every cache: forget the table without touching it. */
+        memset(t->tc, 0, sizeof t->tc);
+        t->cur = NULL;
+        t->life = life;
+    }
+    if (t->state == CS_THREAD_NEW)
+        thread_start(t);
+    uintptr_t gen = cs_atomic_load_acquire(&cs_epoch_gen);
+    if (t->gen != gen) {
+        revalidate(t);
+        t->gen = gen;
+    }
+    unsigned i = a->id % CS_TC_SLOTS;
+    struct cs_tcache *tc = t->tc[i];
+    if (tc && tc->arena != a) {
+        tc_flush(tc);
+        if (t->cur == tc)
+            t->cur = NULL;
+        tc_release(tc);
+        tc = t->tc[i] = NULL;
+    }
+    if (!tc)
+        tc = t->tc[i] = tc_new(a);
+    return tc;
+}
+
+struct cs_tcache *cs_tcache_current(void)
+{
+    struct cs_thread *t = &cs_tls;
+    struct cistern_arena *a = t->arena ? t->arena : cs_default_arena;
+    if (t->arena && cs_arena_check(a, "malloc") != 0) {
+        t->arena = NULL; /* destroyed under us: back to the default arena */
+        a = cs_default_arena;
+    }
+    t->cur = cs_tcache_get(a);
+    return t->cur;
+}
+
+void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    unsigned want = b->batch < b->max ? b->batch : b->max;
+    if (b->n)
+        return b->slots[--b->n];
+    unsigned got = cs_central_remove(tc->arena, cls, b->slots, want ? want : 1);
+    if (!got)
+        return NULL;
+    b->n = (uint16_t)(got - 1);
+    return b->slots[got - 1];
+}
+
+void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    size_t size = cs_classes[cls].size;
+    size_t limit = budget();
+    if (b->max < b->cap) {
+        unsigned grow = b->cap - b->max < b->batch ? b->cap - b->max : b->batch;
+        if (tc->potential + grow * size <= limit) {
+            b->max = (uint16_t)(b->max + grow);
+            tc->potential += grow * size;
+            if (b->n < b->max) {
+                b->slots[b->n++] = p;
+                return;
+            }
+        }
+    }
+    /* Hand the oldest batch to the central list (the newest stay warm). */
+    unsigned k = b->n < b->batch ? b->n : b->batch;
+    if (k) {
+        cs_central_insert(tc->arena, cls, b->slots, k);
+        memmove(b->slots, b->slots + k, (b->n - k) * sizeof *b->slots);
+        b->n = (uint16_t)(b->n - k);
+    }
+    if (tc->potential > limit && b->max > b->batch) {
+        b->max = (uint16_t)(b->max - b->batch);
+        tc->potential -= (size_t)b->batch * size;
+    }
+    if (b->n < b->cap) {
+        b->slots[b->n++] = p;
+    } else {
+        void *one = p;
+        cs_central_insert(tc->arena, cls, &one, 1);
+    }
+}
+
+void cs_tcache_flush_thread(void)
+{
+    struct cs_thread *t = &cs_tls;
+    if (t->life != cs_atomic_load_acquire(&cs_life))
+        return;
+    for (int i = 0; i < CS_TC_SLOTS; i++)
+        if (t->tc[i])
+            tc_flush(t->tc[i]);
+}
+
+void cs_thread_exit(void *arg)
+{
+    struct cs_thread *t = &cs_tls;
+    (void)arg;
+    if (t->life == cs_atomic_load_acquire(&cs_life)) {
+        for (int i = 0; i < CS_TC_SLOTS; i++) {
+            struct cs_tcache *tc = t->tc[i];
+            if (!tc)
+                continue;
+            tc_flush(tc);
+            tc_release(tc);
+            t->tc[i] = NULL;
+        }
+    }
+    t->cur = NULL;
+    t->state = CS_THREAD_EXITING;
+}
+
+void cs_tcache_foreach(void (*fn)(struct cs_tcache *tc, void *ctx), void *ctx)
+{
+    cs_lock(&reg_lock);
+    for (struct cs_tcache *tc = registry; tc; tc = tc->rnext)
+        fn(tc, ctx);
+    cs_unlock(&reg_lock);
+}
+
+void cs_tcache_fork_prepare(void)
+{
+    cs_lock(&reg_lock);
+}
+
+void cs_tcache_fork_parent(void)
+{
+    cs_unlock(&reg_lock);
+}
+
+/* Only the forking thread lives on in the child: the other threads' caches
+   may be mid-update, so their objects are abandoned, not reused. */
+void cs_tcache_fork_child(void)
+{
+    struct cs_thread *t = &cs_tls;
+    cs_lock_init(&reg_lock);
+    struct cs_tcache *tc = registry;
+    registry = NULL;
+    nlive = 0;
+    while (tc) {
+        struct cs_tcache *next = tc->rnext;
+        int mine = 0;
+        for (int i = 0; i < CS_TC_SLOTS; i++)
+            mine |= t->tc[i] == tc;
+        if (mine) {
+            tc->rprev = NULL;
+            tc->rnext = registry;
+            if (registry)
+                registry->rprev = tc;
+            registry = tc;
+            nlive++;
+        } else {
+            tc->rnext = recycled;
+            recycled = tc;
+        }
+        tc = next;
+    }
+}
+
+void cs_tcache_teardown(void)
+{
+    cs_lock(&reg_lock);
+    registry = recycled = NULL;
+    nlive = 0;
+    cs_unlock(&reg_lock);
+    cs_atomic_add(&cs_life, 1);
+}

@@ -1,0 +1,89 @@
+/*
+ * tcache.h - per-thread, per-arena caches of free objects.
+ *
+ * A bin is an array of object pointers (never links inside the objects), so
+ * the same cache works for NOTOUCH memory.  A thread keeps one cache per
+ * arena it uses, in a small table indexed by arena id; the fast path only
+ * looks at the cache of the thread's current arena.  Caches revalidate when
+ * the global epoch generation moves (some arena was reset or destroyed):
+ * a cache whose arena's epoch changed is emptied without touching its
+ * objects, so memory of a reset arena is never handed out again.
+ *
+ * Bins start small and grow on overflow while the thread's share of the
+ * global cap (tcache_max_bytes / live caches) allows; a thread's caches are
+ * returned to the central lists when it exits.
+ */
+#ifndef CS_TCACHE_H
+#define CS_TCACHE_H
+
+#include "platform.h"
+#include "sizeclass.h"
+
+struct cistern_arena;
+
+#define CS_TC_SLOTS 8
+
+struct cs_bin {
+    void **slots;
+    uint16_t n;    /* objects held */
+    uint16_t max;  /* current limit (grows on overflow) */
+    uint16_t cap;  /* storage */
+    uint16_t batch;
+};
+
+struct cs_tcache {
+    struct cistern_arena *arena;
+    uintptr_t epoch;             /* arena epoch the contents belong to */
+    uint64_t nmalloc, nfree;
+    size_t potential;            /* sum of max * size over bins */
+    size_t storage;              /* bytes of this record */
+    struct cs_tcache *rnext, *rprev; /* registry of live caches */
+    struct cs_bin bins[CS_NCLASSES];
+};
+
+struct cs_thread {
+    struct cs_tcache *cur;       /* cache of the current arena (fast path) */
+    uintptr_t gen;               /* cs_epoch_gen when cur was validated */
+    struct cistern_arena *arena; /* current arena; NULL: the default one */
+    struct cs_tcache *tc[CS_TC_SLOTS];
+    uintptr_t life;              /* teardown count when the table was filled */
+    int state;                   /* CS_THREAD_* */
+};
+
+enum { CS_THREAD_NEW = 0, CS_THREAD_LIVE = 1, CS_THREAD_EXITING = 2 };
+
+#if CS_TLS_INITIAL_EXEC
+#define CS_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define CS_TLS_MODEL
+#endif
+
+extern __thread struct cs_thread cs_tls CS_TLS_MODEL __attribute__((visibility("hidden")));
+/* Free-marker secret: a freed object's first word holds its address XOR this. */
+extern uintptr_t cs_secret __attribute__((visibility("hidden")));
+
+/* The cache of arena a for this thread, valid for a's current epoch; NULL
+   when a has no thread caching, the thread is exiting, or memory is short. */
+struct cs_tcache *cs_tcache_get(struct cistern_arena *a);
+/* Re-derive cs_tls.cur for the thread's current arena (after a miss on gen). */
+struct cs_tcache *cs_tcache_current(void);
+/* Refill bin cls of tc and pop one object: NULL + ENOMEM when none. */
+void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls);
+/* Bin cls is full: make room (grow or flush a batch), then push p. */
+void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p);
+/* Return everything this thread caches (all arenas) to the central lists. */
+void cs_tcache_flush_thread(void);
+/* pthread key destructor: the thread's caches go back. */
+void cs_thread_exit(void *arg);
+/* For stats and walks (registry lock held in the callback). */
+void cs_tcache_foreach(void (*fn)(struct cs_tcache *tc, void *ctx), void *ctx);
+/* Fold the counters of caches of a destroyed or reset arena. */
+void cs_tcache_fork_prepare(void);
+void cs_tcache_fork_parent(void);
+void cs_tcache_fork_child(void);
+/* Forget all caches (teardown). */
+void cs_tcache_teardown(void);
+/* Whether the thread is inside cistern's own teardown of its state. */
+extern cs_atomic_t cs_life __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * os.c - the os source: private anonymous mmap.
+ *
+ * Decommit is MADV_DONTNEED: the pages are freed at once (RSS drops when the
+ * release policy acts, not when the kernel feels memory pressure) and read
+ * back as zero, which lets calloc skip clearing them.
+ */
+#include "platform.h"
+#include "source.h"
+#include "sources.h"
+
+#include <sys/mman.h>
+
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+
+void *cs_os_map(size_t size, size_t align)
+{
+    size_t page = cs_os_page_size();
+    if (align < page)
+        align = page;
+    size = CS_ALIGN_UP(size, page);
+    if (size == 0)
+        return NULL;
+    size_t span = size + align - page;
+    if (span < size)
+        return NULL;
+    void *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = (uintptr_t)p, start = CS_ALIGN_UP(a, align);
+    if (start > a)
+        munmap(p, start - a);
+    if (a + span > start + size)
+        munmap((void *)(start + size), a + span - (start + size));
+    return (void *)start;
+}
+
+void cs_os_unmap(void *p, size_t size)
+{
+    munmap(p, CS_ALIGN_UP(size, cs_os_page_size()));
+}
+
+int cs_os_decommit(void *p, size_t len)
+{
+    return madvise(p, len, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+static void *os_alloc(void *ctx, size_t size, size_t align, size_t *actual)
+{
+    void *p = cs_os_map(size, align);
+    *actual = p ? CS_ALIGN_UP(size, cs_os_page_size()) : 0;
+    return p;
+}
+
+static int os_decommit(void *ctx, void *p, size_t len)
+{
+    return cs_os_decommit(p, len);
+}
+
+static int os_unmap(void *ctx, void *p, size_t len)
+{
+    return munmap(p, len) == 0 ? 0 : errno;
+}
+
+static const cistern_sysalloc_ops_t os_ops = {
+    .alloc = os_alloc,
+    .decommit = os_decommit,
+    .unmap = os_unmap,
+};
+
+static struct cistern_sysalloc *os_source;
+static cs_lock_t os_source_lock = CS_LOCK_INIT;
+
+cistern_sysalloc_t *cs_os_source(void)
+{
+    struct cistern_sysalloc *s = __atomic_load_n(&os_source, __ATOMIC_ACQUIRE);
+    if (s)
+        return s;
+    cs_lock(&os_source_lock);
+    if (!os_source) {
+        s = cs_source_new("os", &os_ops, NULL, 0, 0, CS_SRC_OS);
+        if (s) {
+            s->process_wide = 1;
+            s->fresh_zero = 1;
+            s->decommit_zero = 1;
+            cs_source_register(s);
+            __atomic_store_n(&os_source, s, __ATOMIC_RELEASE);
+        }
+    }
+    cs_unlock(&os_source_lock);
+    return os_source;
+}
+
+/* Teardown frees the record with the rest of the metadata: forget it. */
+void cs_os_source_forget(void)
+{
+    __atomic_store_n(&os_source, NULL, __ATOMIC_RELEASE);
+}
+
+#include "export.h"
+#include "init.h"
+
+CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_os(void)
+{
+    cs_ensure_init();
+    return cs_os_source();
+}
