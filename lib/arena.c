@@ -271,10 +271,11 @@ CS_EXPORT int cistern_arena_add_sysalloc(cistern_arena_t *a, cistern_sysalloc_t 
     cs_ensure_init();
     if (cs_arena_check(a, "cistern_arena_add_sysalloc") || !s || position < CISTERN_CHAIN_LAST)
         return EINVAL;
-    int err = cs_heap_chain_add(&a->heap, s, position);
-    if (!err && (s->flags & CISTERN_SYSALLOC_NOTOUCH))
-        a->notouch = 1; /* calloc and realloc must use the source's hooks */
-    return err;
+    /* Thread caches of a touchable arena write into freed objects: memory
+       the CPU must not touch can only join an arena created for it. */
+    if ((s->flags & CISTERN_SYSALLOC_NOTOUCH) && !a->notouch)
+        return EINVAL;
+    return cs_heap_chain_add(&a->heap, s, position);
 }
 
 CS_EXPORT int cistern_arena_remove_sysalloc(cistern_arena_t *a, cistern_sysalloc_t *s)

@@ -44,6 +44,8 @@ static void *alloc_class(struct cistern_arena *a, unsigned cls)
     void *p;
     if (!cs_central_remove(a, cls, &p, 1))
         return NULL;
+    if (!a->notouch)
+        *(uintptr_t *)p = 0; /* no stale free marker */
     cs_atomic_add(&a->nmalloc_direct, 1);
     return p;
 }

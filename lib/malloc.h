@@ -7,7 +7,9 @@
  * thread's cache, the pagemap and the span record (design invariant 8).
  * free() validates every pointer: it must map to a span in use and be the
  * start of an object; a touchable object's first word gets a marker (its
- * address XOR a secret) whose presence on a later free flags a double free.
+ * address XOR a secret) whose presence on a later free flags a double free,
+ * and malloc clears it.  An arena's touchability is fixed when it is created
+ * (a NOTOUCH source cannot join an arena created without one).
  */
 #ifndef CS_MALLOC_H
 #define CS_MALLOC_H
@@ -35,7 +37,7 @@ size_t cs_usable_size(const void *p, const char *call);
 /* The arena the calling thread allocates from. */
 struct cistern_arena *cs_current_arena(void);
 
-static inline void *cs_malloc_fast(size_t n)
+CS_INLINE void *cs_malloc_fast(size_t n)
 {
     struct cs_thread *t = &cs_tls;
     struct cs_tcache *tc = t->cur;
@@ -43,14 +45,19 @@ static inline void *cs_malloc_fast(size_t n)
                   t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
         struct cs_bin *b = &tc->bins[cs_size_class(n)];
         if (cs_likely(b->n != 0)) {
+            void *p = b->slots[--b->n];
+            /* A stale free marker would make the next free look like a
+               double free: clear it (the line is about to be used anyway). */
+            if (cs_likely(tc->marks))
+                *(uintptr_t *)p = 0;
             tc->nmalloc++;
-            return b->slots[--b->n];
+            return p;
         }
     }
     return cs_malloc_slow(n);
 }
 
-static inline void cs_free_fast(void *p)
+CS_INLINE void cs_free_fast(void *p)
 {
     struct cs_span *s = cs_pagemap_get(p);
     struct cs_thread *t = &cs_tls;

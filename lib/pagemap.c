@@ -12,22 +12,13 @@ static cs_lock_t pm_grow_lock = CS_LOCK_INIT;
 
 static int ensure_page(uintptr_t a)
 {
-    uintptr_t pn = a >> CS_PAGE_SHIFT;
-    cs_atomic_t *rslot = &cs_pm_root[pn >> (CS_PM_LEAF_BITS + CS_PM_MID_BITS)];
-    struct cs_pm_mid *mid = (struct cs_pm_mid *)cs_atomic_load_acquire(rslot);
-    if (!mid) {
-        mid = cs_meta_alloc(sizeof *mid);
-        if (!mid)
-            return ENOMEM;
-        /* Release: the zeroed node is visible before its pointer. */
-        cs_atomic_store_release(rslot, (uintptr_t)mid);
-    }
-    cs_atomic_t *lslot = &mid->leaf[(pn >> CS_PM_LEAF_BITS) & ((1u << CS_PM_MID_BITS) - 1)];
-    if (!cs_atomic_load_acquire(lslot)) {
+    cs_atomic_t *slot = &cs_pm_root[a >> (CS_PAGE_SHIFT + CS_PM_LEAF_BITS)];
+    if (!cs_atomic_load_acquire(slot)) {
         struct cs_pm_leaf *leaf = cs_meta_alloc(sizeof *leaf);
         if (!leaf)
             return ENOMEM;
-        cs_atomic_store_release(lslot, (uintptr_t)leaf);
+        /* Release: the zeroed node is visible before its pointer. */
+        cs_atomic_store_release(slot, (uintptr_t)leaf);
     }
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * pagemap.h - address -> span, a three-level radix tree over heap pages.
+ * pagemap.h - address -> span, a two-level radix tree over heap pages.
  *
  * Nodes come from the metadata allocator, never from managed memory.  The
  * root lives in the library's data.  Invariants kept by the page heap:
@@ -17,16 +17,20 @@
 
 struct cs_span;
 
+/* Two levels keep a lookup to two dependent loads.  On 64-bit machines a
+   leaf covers 2 GiB (2^18 pages; 2 MiB of entries, of which only the pages
+   that map live memory are ever touched) and the root (1 MiB of entries,
+   in the library's zero-filled data) covers 256 TiB. */
 #define CS_PM_PN_BITS (CS_VA_BITS - CS_PAGE_SHIFT)
-#define CS_PM_LEAF_BITS 11
-#define CS_PM_MID_BITS ((CS_PM_PN_BITS - CS_PM_LEAF_BITS) / 2)
-#define CS_PM_ROOT_BITS (CS_PM_PN_BITS - CS_PM_LEAF_BITS - CS_PM_MID_BITS)
+#if CS_64BIT
+#define CS_PM_LEAF_BITS 18
+#else
+#define CS_PM_LEAF_BITS 10
+#endif
+#define CS_PM_ROOT_BITS (CS_PM_PN_BITS - CS_PM_LEAF_BITS)
 
 struct cs_pm_leaf {
     struct cs_span *span[1u << CS_PM_LEAF_BITS];
-};
-struct cs_pm_mid {
-    cs_atomic_t leaf[1u << CS_PM_MID_BITS];
 };
 
 extern cs_atomic_t cs_pm_root[1u << CS_PM_ROOT_BITS] CS_HIDDEN;
@@ -37,13 +41,8 @@ static inline struct cs_pm_leaf *cs_pm_leaf_of(uintptr_t a)
     if (cs_unlikely(a >> CS_VA_BITS))
         return NULL;
 #endif
-    uintptr_t pn = a >> CS_PAGE_SHIFT;
-    struct cs_pm_mid *mid = (struct cs_pm_mid *)cs_atomic_load_relaxed(
-        &cs_pm_root[pn >> (CS_PM_LEAF_BITS + CS_PM_MID_BITS)]);
-    if (cs_unlikely(!mid))
-        return NULL;
-    return (struct cs_pm_leaf *)cs_atomic_load_relaxed(
-        &mid->leaf[(pn >> CS_PM_LEAF_BITS) & ((1u << CS_PM_MID_BITS) - 1)]);
+    return (struct cs_pm_leaf *)cs_atomic_load_relaxed(&cs_pm_root[a >> (CS_PAGE_SHIFT +
+                                                                         CS_PM_LEAF_BITS)]);
 }
 
 /* The span owning address p, or NULL (not cistern's, or a free page's middle). */

@@ -73,6 +73,7 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     tc->storage = size;
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
+    tc->marks = !a->notouch;
     tc->nmalloc = tc->nfree = 0;
     cs_lock(&reg_lock);
     tc->rprev = NULL;
@@ -189,13 +190,19 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 {
     struct cs_bin *b = &tc->bins[cls];
     unsigned want = b->batch < b->max ? b->batch : b->max;
-    if (b->n)
-        return b->slots[--b->n];
-    unsigned got = cs_central_remove(tc->arena, cls, b->slots, want ? want : 1);
-    if (!got)
-        return NULL;
-    b->n = (uint16_t)(got - 1);
-    return b->slots[got - 1];
+    void *p;
+    if (b->n) {
+        p = b->slots[--b->n];
+    } else {
+        unsigned got = cs_central_remove(tc->arena, cls, b->slots, want ? want : 1);
+        if (!got)
+            return NULL;
+        b->n = (uint16_t)(got - 1);
+        p = b->slots[got - 1];
+    }
+    if (tc->marks)
+        *(uintptr_t *)p = 0;
+    return p;
 }
 
 void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)

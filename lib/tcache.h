@@ -34,6 +34,7 @@ struct cs_bin {
 struct cs_tcache {
     struct cistern_arena *arena;
     uintptr_t epoch;             /* arena epoch the contents belong to */
+    unsigned marks;              /* the arena is touchable: clear free markers on malloc */
     uint64_t nmalloc, nfree;
     size_t potential;            /* sum of max * size over bins */
     size_t storage;              /* bytes of this record */
