@@ -17,12 +17,13 @@
 #ifndef CISTERN_BENCH_UTIL_H
 #define CISTERN_BENCH_UTIL_H
 
-/* clock_gettime, nanosleep and pthread barriers are POSIX, not plain C11;
+/* clock_gettime, nanosleep and sched_yield are POSIX, not plain C11;
  * this header is included first by every benchmark, so it opts in. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +45,8 @@ static inline void bu_sleep(double seconds)
 	struct timespec ts;
 	ts.tv_sec = (time_t)seconds;
 	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0)
+	/* A signal cuts the sleep short; sleep the remainder. */
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
 

@@ -69,7 +69,7 @@ bench-programs: $(BENCH_PROGS:=$(EXEEXT))
 
 # The preloadable library is the one built here (lib/.libs/libcistern.so);
 # the programs are looked up in this build tree's bench/ directory.
-bench: bench-programs libcistern.la
+bench: bench-programs $(lib_LTLIBRARIES)
 	$(srcdir)/bench/run --bindir bench --cistern lib/.libs/libcistern.so $(BENCH_ARGS)
 
 .PHONY: bench bench-programs

@@ -72,6 +72,11 @@ void *cs_alloc(struct cistern_arena *a, size_t n)
     return s ? (void *)s->start : NULL;
 }
 
+void *cs_secondary_fallback_alloc(size_t n)
+{
+    return cistern_malloc(n);
+}
+
 CS_NOINLINE void *cs_malloc_slow(size_t n)
 {
     cs_ensure_init();

@@ -17,6 +17,9 @@ extern const cistern_secondary_ops_t *cs_secondary_active __attribute__((visibil
 void cs_secondary_init(void);
 /* The secondary's allocation for this slow path, or NULL to let cistern allocate. */
 void *cs_secondary_alloc(size_t size, size_t alignment);
+/* An allocation by cistern itself in the calling thread's arena (for a
+   secondary allocator's realloc). */
+void *cs_secondary_fallback_alloc(size_t size);
 /* A pointer cistern does not own: forward it, or stop the program. */
 void cs_foreign_free(void *p, const char *call);
 void *cs_foreign_realloc(void *p, size_t size);

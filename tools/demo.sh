@@ -4,7 +4,7 @@
 #   tools/demo.sh [--peers] [LIBRARY]
 #
 # Runs two workloads, each once on the system malloc (glibc) and once with
-# LIBRARY (default: libcistern.so as built in this tree) preloaded and
+# LIBRARY (default: lib/.libs/libcistern.so of this tree) preloaded and
 # CISTERN_OPTIONS=stats_print=1, so that cistern prints its statistics at
 # exit; then prints the wall time and peak RSS of every run in a table.
 #   python3  PYTHONMALLOC=malloc, so every object comes from malloc: dicts and
@@ -28,10 +28,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -z "$lib" ]; then
-    lib=${CISTERN_LIB:-$top/lib/.libs/libcistern.so}
-    [ -e "$lib" ] || lib=$top/.libs/libcistern.so
-fi
+lib=${lib:-${CISTERN_LIB:-$top/lib/.libs/libcistern.so}}
 [ -r "$lib" ] || { echo "demo.sh: no library at $lib (build first: make)" >&2; exit 1; }
 case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
 

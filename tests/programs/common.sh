@@ -7,20 +7,22 @@
 # "cistern stats".  The tests speak TAP; a missing program skips the test.
 #
 # Environment (set by `make check` through AM_TESTS_ENVIRONMENT):
-#   CISTERN_LIB          the library to preload (default: libcistern.so in
-#                        lib/.libs or .libs of the build tree)
+#   CISTERN_LIB          the library to preload
+#                        (default: lib/.libs/libcistern.so of the build tree)
 #   abs_top_builddir     the top of the build tree (default: the current directory)
 #   CISTERN_TEST_MARKER  what the stats report must contain ("cistern stats")
+#   CISTERN_TEST_TIMEOUT seconds a program may run before it counts as hung (300)
 
 # shellcheck shell=bash
 
 set -u
 
 : "${abs_top_builddir:=$PWD}"
-if [ -z "${CISTERN_LIB:-}" ]; then
-    CISTERN_LIB=$abs_top_builddir/lib/.libs/libcistern.so
-    [ -e "$CISTERN_LIB" ] || CISTERN_LIB=$abs_top_builddir/.libs/libcistern.so
-fi
+: "${CISTERN_LIB:=$abs_top_builddir/lib/.libs/libcistern.so}"
+case $CISTERN_LIB in
+/*) ;;
+*) CISTERN_LIB=$PWD/$CISTERN_LIB ;;  # the tests change directory
+esac
 : "${CISTERN_TEST_MARKER:=cistern stats}"
 
 tap_n=0
@@ -45,14 +47,6 @@ ok() {
         tap_failed=$((tap_failed + 1))
     fi
     return "$status"
-}
-
-# check DESCRIPTION COMMAND...: run COMMAND and report its success as a check.
-check() {
-    local desc=$1
-    shift
-    "$@"
-    ok $? "$desc"
 }
 
 # diag TEXT...: a comment in the TAP stream (shown in the test's log).
@@ -156,9 +150,15 @@ preload_exec() {
     exec "$@"
 }
 
-# preloaded COMMAND...: run COMMAND as preload_exec does, and wait for it.
+# preloaded COMMAND...: run COMMAND as preload_exec does and wait for it, but
+# for no more than CISTERN_TEST_TIMEOUT seconds (300): a hang fails the test
+# (status 124) instead of stalling the suite.  timeout itself runs without
+# the preload, so only COMMAND can print the stats report.
 preloaded() {
-    (preload_exec "$@")
+    timeout -k 10 "${CISTERN_TEST_TIMEOUT:-300}" \
+        env LD_PRELOAD="$CISTERN_LIB${LD_PRELOAD:+:$LD_PRELOAD}" \
+        CISTERN_OPTIONS="${CISTERN_OPTIONS:+$CISTERN_OPTIONS,}stats_print=1" \
+        "$@"
 }
 
 # check_marker FILE [WHAT]: the check that cistern was the allocator of the

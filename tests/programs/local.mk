@@ -21,10 +21,7 @@ TESTS += $(PROGRAM_TESTS)
 endif
 EXTRA_DIST += $(PROGRAM_TESTS) tests/programs/common.sh
 
-# The drop-in library as libtool builds it, wherever Makefile.am puts
-# libcistern.la (lib/.libs/libcistern.so for lib/libcistern.la).
-PROGRAM_TESTS_LIB = $(abs_top_builddir)/$(patsubst ./%,%,$(dir $(filter libcistern.la %/libcistern.la,$(lib_LTLIBRARIES)))).libs/libcistern.so
-
+# The drop-in library as libtool leaves it in the build tree.
 AM_TESTS_ENVIRONMENT += \
 	abs_top_builddir='$(abs_top_builddir)'; export abs_top_builddir; \
-	CISTERN_LIB='$(PROGRAM_TESTS_LIB)'; export CISTERN_LIB;
+	CISTERN_LIB='$(abs_top_builddir)/lib/.libs/libcistern.so'; export CISTERN_LIB;

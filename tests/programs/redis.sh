@@ -66,7 +66,7 @@ ok "$started" "redis-server is up on 127.0.0.1:$port" || {
     bail "redis-server did not start"
 }
 
-timeout 300 "$bench" -h 127.0.0.1 -p "$port" -q -n 20000 -t set,get,lpush,lpop \
+timeout 120 "$bench" -h 127.0.0.1 -p "$port" -q -n 20000 -t set,get,lpush,lpop \
     >"$tmp/bench.out" 2>"$tmp/bench.err"
 status=$?
 missing=
