@@ -73,7 +73,7 @@ int cistern_option_get(const char *key, long long *out);
    initialisation and before serving the first allocation, so that sources
    injected here (cistern_arena_add_sysalloc on the default arena) serve even
    start-up allocations. It must not call the malloc family. */
-void cistern_init_hook(void);
+__attribute__((visibility("default"))) void cistern_init_hook(void);
 
 #ifdef __cplusplus
 }

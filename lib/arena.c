@@ -132,7 +132,8 @@ static void reset_contents(struct cistern_arena *a)
     cs_atomic_store_relaxed(&a->nfree_direct, 0);
     cs_atomic_store_relaxed(&a->nmalloc_dead, 0);
     cs_atomic_store_relaxed(&a->nfree_dead, 0);
-    a->heap.nlarge_malloc = a->heap.nlarge_free = 0;
+    cs_atomic_store_relaxed(&a->heap.nlarge_malloc, 0);
+    cs_atomic_store_relaxed(&a->heap.nlarge_free, 0);
 }
 
 struct release_ctx {

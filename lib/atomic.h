@@ -47,4 +47,30 @@ static inline int cs_atomic_cas(cs_atomic_t *p, uintptr_t expect, uintptr_t desi
     return AO_compare_and_swap_full(p, (AO_t)expect, (AO_t)desired);
 }
 
+/* Set bits v; returns the word before.  A CAS loop: AO has no fetch-or. */
+static inline uintptr_t cs_atomic_fetch_or(cs_atomic_t *p, uintptr_t v)
+{
+    uintptr_t old;
+    do
+        old = cs_atomic_load_relaxed(p);
+    while (!cs_atomic_cas(p, old, old | v));
+    return old;
+}
+
+/* Clear bits v. */
+static inline void cs_atomic_clear_bits(cs_atomic_t *p, uintptr_t v)
+{
+    uintptr_t old;
+    do
+        old = cs_atomic_load_relaxed(p);
+    while (!cs_atomic_cas(p, old, old & ~v));
+}
+
+/* A counter written by one thread at a time (under a lock) and read by
+   others without it: the store is atomic so the readers see whole values. */
+static inline void cs_counter_add(cs_atomic_t *p, intptr_t d)
+{
+    cs_atomic_store_relaxed(p, cs_atomic_load_relaxed(p) + (uintptr_t)d);
+}
+
 #endif /* CS_ATOMIC_H */

@@ -71,7 +71,7 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
     cs_lock(&c->lock);
     if (c->xfer_n) {
         unsigned n = c->xfer_n < want ? c->xfer_n : want;
-        c->xfer_n -= n;
+        cs_counter_add(&c->xfer_n, -(intptr_t)(n));
         memcpy(out, c->xfer + c->xfer_n, n * sizeof *out);
         got = cached = n;
     }
@@ -93,7 +93,7 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
         if (s->nfree == 0)
             nonempty_unlink(c, s);
     }
-    c->out_objects += got - cached; /* transfer-cache objects were out already */
+    cs_counter_add(&c->out_objects, (intptr_t)(got - cached)); /* transfer-cache objects were out already */
     cs_unlock(&c->lock);
     if (!got)
         errno = ENOMEM;
@@ -113,7 +113,7 @@ static struct cs_span *return_object(struct cs_central *c, struct cs_span *s, vo
     }
     s->freebits[idx / 64] |= bit;
     s->nfree++;
-    c->out_objects--;
+    cs_counter_add(&c->out_objects, -1);
     if (s->nfree == 1 && !s->in_central)
         nonempty_push(c, s);
     if (s->nfree == s->nobj) {
@@ -176,7 +176,7 @@ void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs,
     if (c->xfer_n + n <= c->xfer_cap || (!c->xfer && n <= cs_classes[cls].batch * XFER_BATCHES &&
                                          xfer_ready(c))) {
         memcpy(c->xfer + c->xfer_n, objs, n * sizeof *objs);
-        c->xfer_n += n;
+        cs_counter_add(&c->xfer_n, (intptr_t)(n));
     } else {
         return_objects(a, c, objs, n, &empty);
     }
@@ -196,7 +196,7 @@ void cs_central_insert_one(struct cistern_arena *a, struct cs_span *s, void *p)
 
 size_t cs_central_cached(struct cs_central *c)
 {
-    return __atomic_load_n(&c->xfer_n, __ATOMIC_RELAXED);
+    return cs_atomic_load_relaxed(&c->xfer_n);
 }
 
 void cs_central_drain(struct cistern_arena *a, unsigned cls)
@@ -205,7 +205,7 @@ void cs_central_drain(struct cistern_arena *a, unsigned cls)
     struct cs_span *empty = NULL;
     cs_lock(&c->lock);
     return_objects(a, c, c->xfer, c->xfer_n, &empty);
-    c->xfer_n = 0;
+    cs_atomic_store_relaxed(&c->xfer_n, 0);
     cs_unlock(&c->lock);
     free_spans(a, empty);
 }
@@ -213,9 +213,9 @@ void cs_central_drain(struct cistern_arena *a, unsigned cls)
 void cs_central_reset(struct cs_central *c)
 {
     cs_lock(&c->lock);
-    c->xfer_n = 0;
+    cs_atomic_store_relaxed(&c->xfer_n, 0);
     c->nonempty = NULL;
-    c->out_objects = 0;
+    cs_atomic_store_relaxed(&c->out_objects, 0);
     c->nspans = 0;
     cs_unlock(&c->lock);
 }
@@ -225,7 +225,8 @@ void cs_central_fini(struct cs_central *c)
     if (c->xfer)
         cs_meta_free(c->xfer, c->xfer_cap * sizeof(void *));
     c->xfer = NULL;
-    c->xfer_cap = c->xfer_n = 0;
+    c->xfer_cap = 0;
+    cs_atomic_store_relaxed(&c->xfer_n, 0);
 }
 
 unsigned cs_central_mark_cached(struct cs_central *c, int set)

@@ -19,10 +19,11 @@ struct cs_span;
 struct cs_central {
     cs_lock_t lock;
     unsigned cls;
-    unsigned xfer_n, xfer_cap;
+    cs_atomic_t xfer_n;          /* objects in the transfer cache */
+    unsigned xfer_cap;
     void **xfer;                 /* transfer cache, allocated on first use */
     struct cs_span *nonempty;    /* spans with free objects */
-    size_t out_objects;          /* objects out of their spans: live or cached */
+    cs_atomic_t out_objects;     /* objects out of their spans: live or cached */
     uint64_t nspans;             /* small spans of this class held */
 };
 

@@ -1,8 +1,8 @@
 /*
  * cpu_relax.h - the spin-wait hint, defined on every architecture.
  *
- * The choice is made by cs_cpu_relax_kind(), a pure function of predefined
- * macros so a unit test can check each combination: x86 `pause`; ARM `yield`
+ * The choice is the macro CS_RELAX_KIND, a pure function of predefined
+ * macros, so a test can check each combination (tests/cross): x86 `pause`; ARM `yield`
  * when __ARM_ARCH >= 7 (or AArch64), whatever the endianness (the test is on
  * __ARM_ARCH, which ACLE compilers define, not on the GNU-only __ARM_ARCH__);
  * s390 and everything else a compiler barrier, which is always valid.
@@ -10,7 +10,10 @@
 #ifndef CS_CPU_RELAX_H
 #define CS_CPU_RELAX_H
 
-enum cs_relax_kind { CS_RELAX_BARRIER = 0, CS_RELAX_X86_PAUSE = 1, CS_RELAX_ARM_YIELD = 2 };
+/* Macros, not enum constants: #if must see their values. */
+#define CS_RELAX_BARRIER 0
+#define CS_RELAX_X86_PAUSE 1
+#define CS_RELAX_ARM_YIELD 2
 
 /* The instruction this build uses, decided by the same macros as cs_cpu_relax(). */
 #if defined(__x86_64__) || defined(__i386__)

@@ -73,11 +73,13 @@ void cs_init_slow(void)
         cs_pool_option_apply(cs_opt.pool);
     if (cistern_init_hook)
         cistern_init_hook();
+    /* Before init is announced: a thread that sees it done must also see the
+       key (glibc's pthread_key_create does not allocate). */
+    if (!exit_key_ok && pthread_key_create(&exit_key, cs_thread_exit) == 0)
+        exit_key_ok = 1;
     cs_atomic_store_release(&cs_init_state, CS_INIT_DONE);
     init_running_here = 0;
     /* From here on, malloc works: these may call it. */
-    if (!exit_key_ok && pthread_key_create(&exit_key, cs_thread_exit) == 0)
-        exit_key_ok = 1;
     if (!atfork_done) {
         atfork_done = 1;
         pthread_atfork(fork_prepare, fork_parent, fork_child);

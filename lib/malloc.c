@@ -8,6 +8,7 @@
 #include "init.h"
 #include "pageheap.h"
 #include "region.h"
+#include "release.h"
 #include "secondary.h"
 #include "source.h"
 
@@ -46,6 +47,8 @@ static void *alloc_class(struct cistern_arena *a, unsigned cls)
         return NULL;
     if (!a->notouch)
         *(uintptr_t *)p = 0; /* no stale free marker */
+    else
+        cs_notouch_handed_out(p);
     cs_atomic_add(&a->nmalloc_direct, 1);
     return p;
 }
@@ -61,6 +64,8 @@ static struct cs_span *alloc_large(struct cistern_arena *a, size_t n, size_t ali
 
 void *cs_alloc(struct cistern_arena *a, size_t n)
 {
+    if (cs_unlikely(cs_atomic_load_relaxed(&cs_release_wanted)))
+        cs_release_start();
     if (cs_secondary_active) {
         void *p = cs_secondary_alloc(n, 16);
         if (p)
@@ -90,7 +95,7 @@ void *cs_alloc_aligned(struct cistern_arena *a, size_t alignment, size_t n)
         return NULL;
     }
     if (alignment <= 16)
-        return cs_alloc(a, n);
+        return cs_alloc(a, n < alignment ? alignment : n); /* 8-byte class is 8-aligned */
     if (cs_secondary_active) {
         void *p = cs_secondary_alloc(n, alignment);
         if (p)
@@ -156,24 +161,16 @@ void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
 
 /* ---- free ---------------------------------------------------------------------- */
 
-/* The marker matched: a double free, unless the object was handed out again
-   since and the program never wrote its first word.  Confirm against the
-   places a free object can be: its span, this thread's caches, the
-   transfer cache. */
+/* The marker matched: a double free, unless the program stored exactly the
+   marker's value in the object's first word.  Confirm against the places a
+   free object can be: its span, every thread's cache, the transfer cache. */
 static int is_free_somewhere(struct cs_span *s, void *p)
 {
     uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
     if (s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64)))
         return 1;
-    for (int i = 0; i < CS_TC_SLOTS; i++) {
-        struct cs_tcache *tc = cs_tls.tc[i];
-        if (!tc || tc->arena != s->arena || cs_tls.life != cs_atomic_load_relaxed(&cs_life))
-            continue;
-        struct cs_bin *b = &tc->bins[s->cls];
-        for (unsigned k = 0; k < b->n; k++)
-            if (b->slots[k] == p)
-                return 1;
-    }
+    if (cs_tcache_any_holds(s->arena, s->cls, p))
+        return 1;
     struct cs_central *c = &s->arena->central[s->cls];
     int found = 0;
     cs_lock(&c->lock);
@@ -192,6 +189,8 @@ static void free_small(struct cs_span *s, void *p, const char *call)
         if (*(uintptr_t *)p == mark && is_free_somewhere(s, p))
             cs_fatal_pointer(call, p, "double free");
         *(uintptr_t *)p = mark;
+    } else if (cs_span_release_object(s, p)) {
+        cs_fatal_pointer(call, p, "double free");
     }
     struct cs_tcache *tc = cs_tcache_get(s->arena);
     if (tc) {

@@ -22,6 +22,8 @@
 #include "tcache.h"
 
 void *cs_malloc_slow(size_t n);
+/* A NOTOUCH object leaves a cache: clear its released bit. */
+void cs_notouch_handed_out(void *p);
 void cs_free_slow(void *p, struct cs_span *s);
 
 /* Allocation in arena a (any size); NULL + errno. */
@@ -50,6 +52,8 @@ CS_INLINE void *cs_malloc_fast(size_t n)
                double free: clear it (the line is about to be used anyway). */
             if (cs_likely(tc->marks))
                 *(uintptr_t *)p = 0;
+            else
+                cs_notouch_handed_out(p);
             tc->nmalloc++;
             return p;
         }

@@ -35,7 +35,7 @@ static cs_lock_t meta_lock = CS_LOCK_INIT;
 static struct meta_map *maps;
 static struct meta_free *freelist[META_NCLASSES];
 static char *bump, *bump_end;
-static size_t mapped;
+static cs_atomic_t mapped;
 
 static unsigned meta_class(size_t size)
 {
@@ -55,7 +55,7 @@ static void *map_new(size_t size)
     if (maps)
         maps->prev = m;
     maps = m;
-    mapped += size;
+    cs_counter_add(&mapped, (intptr_t)size);
     return (char *)m + META_HDR;
 }
 
@@ -67,7 +67,7 @@ static void map_drop(struct meta_map *m)
         maps = m->next;
     if (m->next)
         m->next->prev = m->prev;
-    mapped -= m->size;
+    cs_counter_add(&mapped, -(intptr_t)m->size);
     cs_os_unmap(m, m->size);
 }
 
@@ -130,7 +130,7 @@ void cs_meta_free(void *p, size_t size)
 
 size_t cs_meta_mapped_bytes(void)
 {
-    return (size_t)__atomic_load_n(&mapped, __ATOMIC_RELAXED);
+    return (size_t)cs_atomic_load_relaxed(&mapped);
 }
 
 void cs_meta_release_all(void)

@@ -27,16 +27,16 @@ struct option_desc {
     const char *key;
     enum kind kind;
     long *value;
-    long min, max;
+    long long min, max;
 };
 
 static const struct option_desc table[] = {
     { "stats_print", K_BOOL, &cs_opt.stats_print, 0, 1 },
     { "hugepages", K_BOOL, &cs_opt.hugepages, 0, 1 },
-    { "tcache_max_bytes", K_SIZE, &cs_opt.tcache_max_bytes, 0, 1L << 40 },
+    { "tcache_max_bytes", K_SIZE, &cs_opt.tcache_max_bytes, 0, 1LL << 40 },
     { "decay_ms", K_INT, &cs_opt.decay_ms, -1, 86400000L },
     { "background_thread", K_BOOL, &cs_opt.background_thread, 0, 1 },
-    { "reset_keep_bytes", K_SIZE, &cs_opt.reset_keep_bytes, 0, 1L << 40 },
+    { "reset_keep_bytes", K_SIZE, &cs_opt.reset_keep_bytes, 0, 1LL << 40 },
     { "secondary", K_SECONDARY, &cs_opt.secondary, 0, 2 },
     { "pool", K_STRING, NULL, 0, 0 },
 };

@@ -57,18 +57,62 @@ static void list_unlink(struct cs_span **head, struct cs_span *s)
     s->next = s->prev = NULL;
 }
 
+/* ---- commit state: one bit per page in the region ----------------------- */
+
+static size_t page_of(const struct cs_region *r, uintptr_t a)
+{
+    return (a - r->base) >> CS_PAGE_SHIFT;
+}
+
+static uint64_t word_mask(size_t b, size_t k)
+{
+    return (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
+}
+
+static size_t bits_count(const struct cs_region *r, size_t first, size_t n)
+{
+    size_t c = 0;
+    while (n) {
+        size_t b = first % 64, k = 64 - b < n ? 64 - b : n;
+        c += (size_t)__builtin_popcountll(r->committed[first / 64] & word_mask(b, k));
+        first += k;
+        n -= k;
+    }
+    return c;
+}
+
+static void bits_set(struct cs_region *r, size_t first, size_t n, int on)
+{
+    while (n) {
+        size_t b = first % 64, k = 64 - b < n ? 64 - b : n;
+        if (on)
+            r->committed[first / 64] |= word_mask(b, k);
+        else
+            r->committed[first / 64] &= ~word_mask(b, k);
+        first += k;
+        n -= k;
+    }
+}
+
+static size_t span_committed(const struct cs_span *s)
+{
+    return bits_count(s->region, page_of(s->region, s->start), s->npages);
+}
+
+/* Free lists: a span's committed count is read off the bitmap on insert. */
 static void free_insert(struct cs_heap *h, struct cs_span *s)
 {
+    s->ncommitted = span_committed(s);
     list_push(list_of(h, s), s);
-    h->pages_free += s->npages;
-    h->pages_free_committed += s->ncommitted;
+    cs_counter_add(&h->pages_free, (intptr_t)(s->npages));
+    cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
 }
 
 static void free_remove(struct cs_heap *h, struct cs_span *s)
 {
     list_unlink(list_of(h, s), s);
-    h->pages_free -= s->npages;
-    h->pages_free_committed -= s->ncommitted;
+    cs_counter_add(&h->pages_free, -(intptr_t)(s->npages));
+    cs_counter_add(&h->pages_free_committed, -(intptr_t)(s->ncommitted));
 }
 
 static void inuse_insert(struct cs_heap *h, struct cs_span *s)
@@ -245,64 +289,65 @@ static struct cs_span *find_in_set(struct cs_freeset *fs, size_t n)
     return best;
 }
 
-static struct cs_span *find_free(struct cs_heap *h, size_t n)
-{
-    for (unsigned k = 0; k < h->norder; k++) {
-        struct cs_span *s = find_in_set(h->slot[h->order[k]].free, n);
-        if (s)
-            return s;
-    }
-    return NULL;
-}
-
-/* Obtain a region holding at least n pages from the first source that gives one. */
-static int grow(struct cs_heap *h, size_t n)
+/* Obtain a region holding at least n pages from the source in this slot;
+   the new free run goes on the slot's lists.  0 or ENOMEM. */
+static int grow(struct cs_heap *h, unsigned slot, size_t n)
 {
     if (n > (SIZE_MAX >> CS_PAGE_SHIFT) - 1)
         return ENOMEM;
     size_t need = n * CS_PAGE;
+    struct cistern_sysalloc *src = h->slot[slot].src;
+    size_t ask = need;
+    if ((src->kind == CS_SRC_OS || src->kind == CS_SRC_HUGEPAGE) && ask < CS_REGION_CHUNK)
+        ask = CS_REGION_CHUNK;
+    size_t got = 0;
+    void *raw = cs_source_alloc(src, ask, CS_PAGE, &got);
+    if (!raw && ask > need)
+        raw = cs_source_alloc(src, need, CS_PAGE, &got);
+    if (!raw)
+        return ENOMEM;
+    struct cs_region *r = cs_region_add(src, (uintptr_t)raw, got, h, slot);
+    struct cs_span *s = r ? span_new() : NULL;
+    if (!s || r->size < need) {
+        if (r)
+            cs_region_remove(r);
+        if (s)
+            span_delete(s);
+        cs_source_give_back(src, (uintptr_t)raw, got, 0);
+        return ENOMEM;
+    }
+    r->next = h->regions;
+    r->prev = NULL;
+    if (h->regions)
+        h->regions->prev = r;
+    h->regions = r;
+    h->slot[slot].nregions++;
+    s->start = r->base;
+    s->npages = r->size / CS_PAGE;
+    s->region = r;
+    s->arena = h->arena;
+    s->state = CS_SPAN_FREE;
+    s->zeroed = (uint8_t)src->fresh_zero;
+    s->notouch = (src->flags & CISTERN_SYSALLOC_NOTOUCH) != 0;
+    s->free_since = cs_clock_ms();
+    map_ends(s, s);
+    free_insert(h, s); /* fresh: no page is backed until it is used */
+    return 0;
+}
+
+/* The chain in order: each source's free runs, else new memory from it,
+   before the next source is considered. */
+static struct cs_span *find_free(struct cs_heap *h, size_t n)
+{
     for (unsigned k = 0; k < h->norder; k++) {
         unsigned slot = h->order[k];
-        struct cistern_sysalloc *src = h->slot[slot].src;
-        size_t ask = need;
-        if ((src->kind == CS_SRC_OS || src->kind == CS_SRC_HUGEPAGE) && ask < CS_REGION_CHUNK)
-            ask = CS_REGION_CHUNK;
-        size_t got = 0;
-        void *raw = cs_source_alloc(src, ask, CS_PAGE, &got);
-        if (!raw && ask > need)
-            raw = cs_source_alloc(src, need, CS_PAGE, &got);
-        if (!raw)
-            continue;
-        struct cs_region *r = cs_region_add(src, (uintptr_t)raw, got, h, slot);
-        struct cs_span *s = r ? span_new() : NULL;
-        if (!s || r->size < need) {
-            if (r)
-                cs_region_remove(r);
-            if (s)
-                span_delete(s);
-            cs_source_give_back(src, (uintptr_t)raw, got, got);
-            continue;
-        }
-        r->next = h->regions;
-        r->prev = NULL;
-        if (h->regions)
-            h->regions->prev = r;
-        h->regions = r;
-        h->slot[slot].nregions++;
-        s->start = r->base;
-        s->npages = r->size / CS_PAGE;
-        s->region = r;
-        s->arena = h->arena;
-        s->state = CS_SPAN_FREE;
-        s->ncommitted = 0; /* fresh: no page is backed until it is used */
-        s->zeroed = (uint8_t)src->fresh_zero;
-        s->notouch = (src->flags & CISTERN_SYSALLOC_NOTOUCH) != 0;
-        s->free_since = cs_clock_ms();
-        map_ends(s, s);
-        free_insert(h, s);
-        return 0;
+        struct cs_span *s = find_in_set(h->slot[slot].free, n);
+        if (!s && grow(h, slot, n) == 0)
+            s = find_in_set(h->slot[slot].free, n);
+        if (s)
+            return s;
     }
-    return ENOMEM;
+    return NULL;
 }
 
 /* Split the first `pages` pages off free span s (already off its list) into
@@ -314,8 +359,6 @@ static int split_front(struct cs_heap *h, struct cs_span *s, size_t pages)
         return ENOMEM;
     *f = *s;
     f->npages = pages;
-    f->ncommitted = s->ncommitted * pages / s->npages;
-    s->ncommitted -= f->ncommitted;
     s->start += pages * CS_PAGE;
     s->npages -= pages;
     map_ends(f, f);
@@ -332,8 +375,6 @@ static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
     *b = *s;
     b->start = s->start + keep * CS_PAGE;
     b->npages = s->npages - keep;
-    b->ncommitted = s->ncommitted * b->npages / s->npages;
-    s->ncommitted -= b->ncommitted;
     s->npages = keep;
     map_ends(b, b);
     cs_pagemap_set(cs_span_end(s) - CS_PAGE, s);
@@ -345,8 +386,11 @@ static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
 static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
 {
     struct cistern_sysalloc *src = s->region->src;
-    if (s->ncommitted < s->npages)
-        cs_source_commit(src, s->start, s->npages * CS_PAGE, (s->npages - s->ncommitted) * CS_PAGE);
+    size_t backed = span_committed(s);
+    if (backed < s->npages) {
+        cs_source_commit(src, s->start, s->npages * CS_PAGE, (s->npages - backed) * CS_PAGE);
+        bits_set(s->region, page_of(s->region, s->start), s->npages, 1);
+    }
     s->ncommitted = s->npages;
     s->state = cls ? CS_SPAN_SMALL : CS_SPAN_LARGE;
     s->next = s->prev = NULL;
@@ -358,6 +402,7 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
         s->nobj = ci->nobj;
         s->nfree = ci->nobj;
         memset(s->freebits, 0, sizeof s->freebits);
+        memset((void *)s->released, 0, sizeof s->released);
         for (uint32_t i = 0; i < ci->nobj / 64; i++)
             s->freebits[i] = ~(uint64_t)0;
         if (ci->nobj % 64)
@@ -366,12 +411,12 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     } else {
         s->size = 0;
         s->nobj = s->nfree = 0;
-        h->large_pages += s->npages;
-        h->nlarge_malloc++;
+        cs_counter_add(&h->large_pages, (intptr_t)(s->npages));
+        cs_counter_add(&h->nlarge_malloc, 1);
         map_ends(s, s);
     }
     inuse_insert(h, s);
-    h->pages_inuse += s->npages;
+    cs_counter_add(&h->pages_inuse, (intptr_t)(s->npages));
     cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
@@ -393,13 +438,9 @@ struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, un
     }
     struct cs_span *s = find_free(h, want);
     if (!s) {
-        int err = grow(h, want);
-        s = err ? NULL : find_free(h, want);
-        if (!s) {
-            cs_unlock(&h->lock);
-            errno = ENOMEM;
-            return NULL;
-        }
+        cs_unlock(&h->lock);
+        errno = ENOMEM;
+        return NULL;
     }
     free_remove(h, s);
     if (extra) {
@@ -466,14 +507,14 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
 {
     struct cistern_sysalloc *src = s->region->src;
     inuse_remove(h, s);
-    h->pages_inuse -= s->npages;
+    cs_counter_add(&h->pages_inuse, -(intptr_t)(s->npages));
     cs_source_count(&src->in_use, -(intptr_t)(s->npages * CS_PAGE));
     if (s->state == CS_SPAN_SMALL) {
         if (s->npages > 2)
             cs_pagemap_set_range(s->start + CS_PAGE, s->npages - 2, NULL);
     } else {
-        h->large_pages -= s->npages;
-        h->nlarge_free++;
+        cs_counter_add(&h->large_pages, -(intptr_t)(s->npages));
+        cs_counter_add(&h->nlarge_free, 1);
     }
     s->cls = 0;
     s->state = CS_SPAN_FREE;
@@ -482,8 +523,8 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
     s->free_since = now;
     s = coalesce(h, s);
     if (!h->slot[s->region->slot].in_chain && covers_region(s)) {
-        h->pages_free += s->npages; /* drop_free_region takes it off again */
-        h->pages_free_committed += s->ncommitted;
+        cs_counter_add(&h->pages_free, (intptr_t)(s->npages)); /* drop_free_region takes it off again */
+        cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
         list_push(list_of(h, s), s);
         drop_free_region(h, s);
         return;
@@ -502,7 +543,7 @@ void cs_heap_free(struct cs_heap *h, struct cs_span *s)
         release_locked(h, now, (uint64_t)cs_opt.decay_ms);
     }
     cs_unlock(&h->lock);
-    if (h->pages_free_committed)
+    if (cs_atomic_load_relaxed(&h->pages_free_committed))
         cs_release_notify();
 }
 
@@ -528,7 +569,7 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
         map_ends(t, t);
         inuse_insert(h, t);
         free_locked(h, t, now);
-        h->nlarge_free--;   /* a trim is not a free */
+        cs_counter_add(&h->nlarge_free, -1);   /* a trim is not a free */
     } else if (npages > s->npages) {
         uintptr_t end = cs_span_end(s);
         size_t more = npages - s->npages;
@@ -545,14 +586,17 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
             } else {
                 /* n is now exactly the pages s grows into. */
                 cs_pagemap_set(cs_span_end(s) - CS_PAGE, NULL);
-                if (n->ncommitted < n->npages)
+                size_t backed = span_committed(n);
+                if (backed < n->npages) {
                     cs_source_commit(s->region->src, n->start, n->npages * CS_PAGE,
-                                     (n->npages - n->ncommitted) * CS_PAGE);
+                                     (n->npages - backed) * CS_PAGE);
+                    bits_set(s->region, page_of(s->region, n->start), n->npages, 1);
+                }
                 map_ends(n, NULL);
                 s->npages += more;
                 s->ncommitted = s->npages;
-                h->pages_inuse += more;
-                h->large_pages += more;
+                cs_counter_add(&h->pages_inuse, (intptr_t)(more));
+                cs_counter_add(&h->large_pages, (intptr_t)(more));
                 cs_source_count(&s->region->src->in_use, (intptr_t)(more * CS_PAGE));
                 map_ends(s, s);
                 span_delete(n);
@@ -565,18 +609,24 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
 
 /* ---- release policy --------------------------------------------------------- */
 
-/* Decommit one free span; idle whole regions of sources that may unmap go back. */
+/* Decommit the granules wholly inside one free span (edge pages sharing a
+   granule with a neighbour stay); idle whole regions of sources that may
+   unmap go back. */
 static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms)
 {
-    struct cistern_sysalloc *src = s->region->src;
-    if (s->ncommitted) {
-        size_t got = cs_source_decommit(src, s->start, s->npages * CS_PAGE) / CS_PAGE;
-        if (got) {
-            size_t dropped = got < s->ncommitted ? got : s->ncommitted;
+    struct cs_region *r = s->region;
+    struct cistern_sysalloc *src = r->src;
+    uintptr_t lo = CS_ALIGN_UP(s->start, src->granule);
+    uintptr_t hi = CS_ALIGN_DOWN(cs_span_end(s), src->granule);
+    if (s->ncommitted && hi > lo) {
+        size_t first = page_of(r, lo), n = (hi - lo) / CS_PAGE;
+        size_t dropped = bits_count(r, first, n);
+        if (dropped && cs_source_decommit(src, lo, hi - lo) == hi - lo) {
+            bits_set(r, first, n, 0);
             cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
-            h->pages_free_committed -= dropped;
-            s->ncommitted = got == s->npages ? 0 : s->ncommitted - dropped;
-            if (got == s->npages)
+            cs_counter_add(&h->pages_free_committed, -(intptr_t)(dropped));
+            s->ncommitted -= dropped;
+            if (s->ncommitted == 0 && n == s->npages)
                 s->zeroed = (uint8_t)src->decommit_zero;
         }
     }
@@ -618,21 +668,17 @@ size_t cs_heap_release(struct cs_heap *h, uint64_t age_ms)
 
 int cs_heap_has_dirty(const struct cs_heap *h)
 {
-    return __atomic_load_n(&h->pages_free_committed, __ATOMIC_RELAXED) != 0;
+    return cs_atomic_load_relaxed(&h->pages_free_committed) != 0;
 }
 
 /* ---- reset and destroy -------------------------------------------------------- */
 
-/* Forget every span record, counting in each region's scratch the pages the
-   committed figures still hold for it. */
+/* Forget every span record (the regions' commit bitmaps stay as they are). */
 static void drop_all_spans(struct cs_heap *h)
 {
-    for (struct cs_region *r = h->regions; r; r = r->next)
-        r->scratch = 0;
     for (struct cs_span *s = h->inuse, *next; s; s = next) {
         next = s->anext;
         cs_source_count(&s->region->src->in_use, -(intptr_t)(s->npages * CS_PAGE));
-        s->region->scratch += s->npages;
         if (s->state == CS_SPAN_SMALL)
             cs_pagemap_set_range(s->start, s->npages, NULL);
         else
@@ -648,15 +694,16 @@ static void drop_all_spans(struct cs_heap *h)
             struct cs_span **head = len ? &fs->bylen[len] : &fs->big;
             for (struct cs_span *s = *head, *next; s; s = next) {
                 next = s->next;
-                s->region->scratch += s->ncommitted;
                 map_ends(s, NULL);
                 span_delete(s);
             }
             *head = NULL;
         }
     }
-    h->pages_inuse = h->pages_free = h->pages_free_committed = 0;
-    h->large_pages = 0;
+    cs_atomic_store_relaxed(&h->pages_inuse, 0);
+    cs_atomic_store_relaxed(&h->pages_free, 0);
+    cs_atomic_store_relaxed(&h->pages_free_committed, 0);
+    cs_atomic_store_relaxed(&h->large_pages, 0);
 }
 
 void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
@@ -667,7 +714,8 @@ void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
     /* Each region becomes one free span; past keep_bytes of committed pages
        the rest is decommitted at once. */
     size_t kept = 0;
-    for (struct cs_region *r = h->regions; r; r = r->next) {
+    for (struct cs_region *r = h->regions, *rnext; r; r = rnext) {
+        rnext = r->next;
         struct cs_span *s = span_new();
         if (!s)
             cs_fatal("out of metadata memory during arena reset");
@@ -676,11 +724,14 @@ void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
         s->region = r;
         s->arena = h->arena;
         s->state = CS_SPAN_FREE;
-        s->ncommitted = r->scratch;
         s->notouch = (r->flags & CISTERN_SYSALLOC_NOTOUCH) != 0;
         s->free_since = now;
         map_ends(s, s);
         free_insert(h, s);
+        if (!h->slot[r->slot].in_chain) {
+            drop_free_region(h, s); /* its source left the chain: back it goes */
+            continue;
+        }
         if (kept + s->ncommitted * CS_PAGE <= keep_bytes)
             kept += s->ncommitted * CS_PAGE;
         else
@@ -694,7 +745,7 @@ void cs_heap_destroy(struct cs_heap *h)
     cs_lock(&h->lock);
     drop_all_spans(h);
     while (h->regions)
-        region_give_back(h, h->regions, h->regions->scratch);
+        region_give_back(h, h->regions, bits_count(h->regions, 0, h->regions->size / CS_PAGE));
     for (int i = 0; i < CS_MAX_CHAIN; i++) {
         struct cs_heap_slot *sl = &h->slot[i];
         if (!sl->src)
@@ -774,8 +825,8 @@ int cs_heap_check(struct cs_heap *h)
                     err = check_fail("span on the list of another length", s);
                 else if (s->region->slot != (unsigned)i)
                     err = check_fail("span on another source's lists", s);
-                else if (s->ncommitted > s->npages)
-                    err = check_fail("more pages committed than the span has", s);
+                else if (s->ncommitted != span_committed(s))
+                    err = check_fail("committed count disagrees with the region's bitmap", s);
                 else
                     err = check_span_map(s);
                 if (!err && s->start > s->region->base) {

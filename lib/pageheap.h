@@ -25,7 +25,7 @@ struct cs_region;
 #if CS_64BIT
 #define CS_REGION_CHUNK ((size_t)32 << 20)
 #else
-#define CS_REGION_CHUNK ((size_t)4 << 20)
+#define CS_REGION_CHUNK ((size_t)8 << 20)
 #endif
 
 struct cs_freeset {
@@ -49,9 +49,10 @@ struct cs_heap {
     struct cs_region *regions;
     struct cs_span *inuse;        /* every small and large span in use */
     size_t limit_pages;           /* 0: none */
-    size_t pages_inuse, pages_free, pages_free_committed;
-    size_t large_pages;           /* pages of large spans in use */
-    uint64_t nlarge_malloc, nlarge_free;
+    /* Counters: written under the lock, read by statistics without it. */
+    cs_atomic_t pages_inuse, pages_free, pages_free_committed;
+    cs_atomic_t large_pages;      /* pages of large spans in use */
+    cs_atomic_t nlarge_malloc, nlarge_free;
     uint64_t last_release_ms;
 };
 

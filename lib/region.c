@@ -25,10 +25,14 @@ struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, siz
         return NULL;
     }
     struct cs_region *r = cs_meta_alloc(sizeof *r);
-    if (!r) {
+    size_t words = ((end - base) / CS_PAGE + 63) / 64;
+    uint64_t *bits = r ? cs_meta_alloc(words * sizeof *bits) : NULL;
+    if (!bits) {
+        cs_meta_free(r, sizeof *r);
         errno = ENOMEM;
         return NULL;
     }
+    r->committed = bits;
     r->base = base;
     r->size = end - base;
     r->raw_base = raw;
@@ -60,6 +64,7 @@ void cs_region_remove(struct cs_region *r)
     region_count--;
     region_bytes -= r->size;
     cs_unlock(&region_lock);
+    cs_meta_free(r->committed, ((r->size / CS_PAGE + 63) / 64) * sizeof(uint64_t));
     cs_meta_free(r, sizeof *r);
 }
 

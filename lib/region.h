@@ -22,7 +22,7 @@ struct cs_region {
     struct cs_heap *heap;
     unsigned slot;                  /* the source's slot in the heap's chain */
     unsigned flags;                 /* the source's tags */
-    size_t scratch;                 /* reset and destroy: committed pages counted */
+    uint64_t *committed;            /* one bit per heap page: backed by memory */
     struct cs_region *next, *prev;  /* the heap's regions */
     struct cs_region *gnext, *gprev; /* the global table */
 };

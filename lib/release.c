@@ -4,8 +4,11 @@
  * It wakes every decay_ms / 2 (at least every 50 ms, at most every second),
  * empties the transfer caches and decommits free runs idle for decay_ms in
  * every arena.  It allocates nothing and holds no cistern lock while asleep.
- * It is started lazily, from a free path with no lock held, the first time
- * some heap has free committed pages.
+ * It is started from an allocation slow path (never from free, which must
+ * not allocate, and pthread_create does): the library's constructor asks
+ * for it, so it runs from the first allocation after libc and the library
+ * are initialised, and a process that goes idle right after its frees still
+ * gives the memory back.
  */
 #include "platform.h"
 #include "release.h"
@@ -51,11 +54,20 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+cs_atomic_t cs_release_wanted;
+
 void cs_release_notify(void)
 {
     if (cs_likely(cs_atomic_load_relaxed(&bg_state) != 0) || !cs_opt.background_thread ||
-        cs_opt.decay_ms < 0 || bg_disabled_here ||
-        cs_atomic_load_acquire(&cs_init_state) != CS_INIT_DONE)
+        cs_opt.decay_ms < 0 || bg_disabled_here || cs_atomic_load_relaxed(&cs_release_wanted))
+        return;
+    cs_atomic_store_relaxed(&cs_release_wanted, 1);
+}
+
+void cs_release_start(void)
+{
+    cs_atomic_store_relaxed(&cs_release_wanted, 0);
+    if (cs_atomic_load_acquire(&cs_init_state) != CS_INIT_DONE || !cs_opt.background_thread)
         return;
     if (!cs_atomic_cas(&bg_state, 0, 1))
         return;
@@ -81,8 +93,15 @@ void cs_release_stop(void)
     cs_atomic_store_release(&bg_state, 0);
 }
 
+__attribute__((constructor)) static void want_background_thread(void)
+{
+    if (cs_opt.background_thread)
+        cs_atomic_store_relaxed(&cs_release_wanted, 1);
+}
+
 void cs_release_fork_child(void)
 {
+    want_background_thread();
     pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t c = PTHREAD_COND_INITIALIZER;
     bg_mutex = m;

@@ -12,6 +12,12 @@
 #include <string.h>
 
 const cistern_secondary_ops_t *cs_secondary_active;
+/* cs_secondary_active is published with a release store and read with an
+   acquire load: the ops copied into `installed` are visible first. */
+static void publish(const cistern_secondary_ops_t *ops)
+{
+    cs_atomic_store_release((cs_atomic_t *)&cs_secondary_active, (uintptr_t)ops);
+}
 static cistern_secondary_ops_t installed;
 static void *installed_ctx;
 static int have_installed;
@@ -28,7 +34,7 @@ static void libc_resolve(void)
         return;
     next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
     next_usable = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-    __atomic_store_n(&next_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"), __ATOMIC_RELEASE);
+    next_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
 }
 
 static void libc_free(void *ctx, void *p)
@@ -71,7 +77,7 @@ CS_EXPORT int cistern_secondary_set(const cistern_secondary_ops_t *ops, void *ct
 {
     if (ops && !ops->free && !ops->alloc && !ops->realloc && !ops->usable_size)
         return EINVAL;
-    __atomic_store_n(&cs_secondary_active, NULL, __ATOMIC_RELEASE);
+    publish(NULL);
     if (!ops) {
         have_installed = 0;
         return 0;
@@ -80,7 +86,7 @@ CS_EXPORT int cistern_secondary_set(const cistern_secondary_ops_t *ops, void *ct
     installed_ctx = ctx;
     have_installed = 1;
     if (installed.alloc)
-        __atomic_store_n(&cs_secondary_active, &installed, __ATOMIC_RELEASE);
+        publish(&installed);
     return 0;
 }
 
@@ -94,7 +100,8 @@ void cs_secondary_init(void)
 
 void *cs_secondary_alloc(size_t size, size_t alignment)
 {
-    const cistern_secondary_ops_t *ops = __atomic_load_n(&cs_secondary_active, __ATOMIC_ACQUIRE);
+    const cistern_secondary_ops_t *ops = (const cistern_secondary_ops_t *)cs_atomic_load_acquire(
+        (cs_atomic_t *)&cs_secondary_active);
     return ops ? ops->alloc(installed_ctx, size, alignment) : NULL;
 }
 

@@ -231,7 +231,9 @@ CS_EXPORT int cistern_sysalloc_release(cistern_sysalloc_t *s)
         return EINVAL;
     if (s->process_wide)
         return EINVAL;
-    if (cs_atomic_load_acquire(&s->nchains) || cs_atomic_load_acquire(&s->in_use))
+    /* reserved counts what arenas still hold (ranges handed back are not in it). */
+    if (cs_atomic_load_acquire(&s->nchains) || cs_atomic_load_acquire(&s->in_use) ||
+        cs_atomic_load_acquire(&s->reserved))
         return EBUSY;
     /* Not in a chain and nothing in use: every region came back already, so
        reserved bytes can only be ranges kept for reuse. */

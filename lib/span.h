@@ -39,6 +39,9 @@ struct cs_span {
     size_t ncommitted;            /* free: pages still committed (upper bound) */
     uint64_t free_since;          /* free: when it became free (cs_clock_ms) */
     uint64_t freebits[CS_SPAN_WORDS]; /* small: bit set = object free in the span */
+    /* NOTOUCH small spans: bit set = freed by the program and not handed out
+       since, wherever it sits (the double-free check that cannot use a marker). */
+    cs_atomic_t released[CS_SPAN_MAX_OBJS / (8 * sizeof(cs_atomic_t))];
 };
 
 static inline uintptr_t cs_span_end(const struct cs_span *s)
@@ -50,6 +53,24 @@ static inline uintptr_t cs_span_end(const struct cs_span *s)
 static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off)
 {
     return (uint32_t)(((uint64_t)off * s->recip) >> CS_RECIP_SHIFT);
+}
+
+#define CS_RELEASED_BITS (8 * sizeof(cs_atomic_t))
+
+/* NOTOUCH objects: mark p freed; returns non-zero when it already was. */
+static inline int cs_span_release_object(struct cs_span *s, const void *p)
+{
+    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    uintptr_t bit = (uintptr_t)1 << (i % CS_RELEASED_BITS);
+    return (cs_atomic_fetch_or(&s->released[i / CS_RELEASED_BITS], bit) & bit) != 0;
+}
+
+/* NOTOUCH objects: p is handed out again. */
+static inline void cs_span_reuse_object(struct cs_span *s, const void *p)
+{
+    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    cs_atomic_clear_bits(&s->released[i / CS_RELEASED_BITS],
+                         (uintptr_t)1 << (i % CS_RELEASED_BITS));
 }
 
 static inline int cs_span_is_object_start(const struct cs_span *s, uintptr_t off)

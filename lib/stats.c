@@ -34,11 +34,13 @@ static void sum_tcache(struct cs_tcache *tc, void *ctx)
     struct tc_sum *t = ctx;
     if (tc->arena != t->a || tc->epoch != cs_atomic_load_relaxed(&t->a->epoch))
         return;
-    t->nmalloc += __atomic_load_n(&tc->nmalloc, __ATOMIC_RELAXED);
-    t->nfree += __atomic_load_n(&tc->nfree, __ATOMIC_RELAXED);
+    /* Another thread's counters, read without stopping it: a snapshot that
+       may be a few operations old, which is all statistics promise. */
+    const volatile struct cs_tcache *v = tc;
+    t->nmalloc += v->nmalloc;
+    t->nfree += v->nfree;
     for (unsigned c = 1; c < CS_NCLASSES; c++)
-        t->cached_bytes += (size_t)__atomic_load_n(&tc->bins[c].n, __ATOMIC_RELAXED) *
-                           cs_classes[c].size;
+        t->cached_bytes += (size_t)v->bins[c].n * cs_classes[c].size;
 }
 
 static void arena_stats(const struct cistern_arena *a, cistern_arena_stats_t *out)
@@ -48,22 +50,22 @@ static void arena_stats(const struct cistern_arena *a, cistern_arena_stats_t *ou
     size_t out_bytes = 0;
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         const struct cs_central *ce = &a->central[c];
-        size_t objs = __atomic_load_n(&ce->out_objects, __ATOMIC_RELAXED);
-        size_t xfer = __atomic_load_n(&ce->xfer_n, __ATOMIC_RELAXED);
+        size_t objs = cs_atomic_load_relaxed(&ce->out_objects);
+        size_t xfer = cs_atomic_load_relaxed(&ce->xfer_n);
         out_bytes += (objs - (xfer < objs ? xfer : objs)) * cs_classes[c].size;
     }
     const struct cs_heap *h = &a->heap;
     size_t live_small = out_bytes > t.cached_bytes ? out_bytes - t.cached_bytes : 0;
-    out->allocated_bytes = live_small + __atomic_load_n(&h->large_pages, __ATOMIC_RELAXED) * CS_PAGE;
-    out->active_bytes = __atomic_load_n(&h->pages_inuse, __ATOMIC_RELAXED) * CS_PAGE;
+    out->allocated_bytes = live_small + cs_atomic_load_relaxed(&h->large_pages) * CS_PAGE;
+    out->active_bytes = cs_atomic_load_relaxed(&h->pages_inuse) * CS_PAGE;
     out->committed_bytes = out->active_bytes +
-                           __atomic_load_n(&h->pages_free_committed, __ATOMIC_RELAXED) * CS_PAGE;
+                           cs_atomic_load_relaxed(&h->pages_free_committed) * CS_PAGE;
     out->nmalloc = t.nmalloc + cs_atomic_load_relaxed(&a->nmalloc_direct) +
                    cs_atomic_load_relaxed(&a->nmalloc_dead) +
-                   __atomic_load_n(&h->nlarge_malloc, __ATOMIC_RELAXED);
+                   cs_atomic_load_relaxed(&h->nlarge_malloc);
     out->nfree = t.nfree + cs_atomic_load_relaxed(&a->nfree_direct) +
                  cs_atomic_load_relaxed(&a->nfree_dead) +
-                 __atomic_load_n(&h->nlarge_free, __ATOMIC_RELAXED);
+                 cs_atomic_load_relaxed(&h->nlarge_free);
 }
 
 CS_EXPORT int cistern_arena_get_stats(const cistern_arena_t *a, cistern_arena_stats_t *out)

@@ -8,6 +8,8 @@
 #include "init.h"
 #include "meta.h"
 #include "options.h"
+#include "pagemap.h"
+#include "span.h"
 
 #include <cistern/arena.h>
 
@@ -25,7 +27,7 @@ cs_atomic_t cs_life;
 static cs_lock_t reg_lock = CS_LOCK_INIT;
 static struct cs_tcache *registry;  /* live caches */
 static struct cs_tcache *recycled;  /* records kept for new caches (linked by rnext) */
-static size_t nlive;
+static cs_atomic_t nlive;
 
 static size_t record_size(void)
 {
@@ -37,7 +39,7 @@ static size_t record_size(void)
 
 static size_t budget(void)
 {
-    size_t n = __atomic_load_n(&nlive, __ATOMIC_RELAXED);
+    size_t n = cs_atomic_load_relaxed(&nlive);
     size_t b = (size_t)cs_opt.tcache_max_bytes / (n ? n : 1);
     return b < TC_MIN_BUDGET ? TC_MIN_BUDGET : b;
 }
@@ -70,6 +72,20 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
         b->max = b->batch;
         tc->potential += (size_t)b->max * ci->size;
     }
+    /* Under a small cap (or many threads) every class gets an equal share of
+       this thread's budget; a class whose objects exceed its share is not
+       cached at all (max 0: frees go straight to the central list). */
+    size_t limit = budget();
+    if (tc->potential > limit) {
+        size_t share = limit / (CS_NCLASSES - 1);
+        tc->potential = 0;
+        for (unsigned c = 1; c < CS_NCLASSES; c++) {
+            struct cs_bin *b = &tc->bins[c];
+            size_t fit = share / cs_classes[c].size;
+            b->max = (uint16_t)(fit < b->max ? fit : b->max);
+            tc->potential += (size_t)b->max * cs_classes[c].size;
+        }
+    }
     tc->storage = size;
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
@@ -81,7 +97,7 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     if (registry)
         registry->rprev = tc;
     registry = tc;
-    nlive++;
+    cs_counter_add(&nlive, 1);
     cs_unlock(&reg_lock);
     return tc;
 }
@@ -111,7 +127,7 @@ static void tc_release(struct cs_tcache *tc)
         registry = tc->rnext;
     if (tc->rnext)
         tc->rnext->rprev = tc->rprev;
-    nlive--;
+    cs_counter_add(&nlive, -1);
     tc->rnext = recycled;
     recycled = tc;
     cs_unlock(&reg_lock);
@@ -174,6 +190,26 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     return tc;
 }
 
+CS_NOINLINE void cs_notouch_handed_out(void *p)
+{
+    cs_span_reuse_object(cs_pagemap_get(p), p);
+}
+
+int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)
+{
+    int found = 0;
+    cs_lock(&reg_lock);
+    for (struct cs_tcache *tc = registry; tc && !found; tc = tc->rnext) {
+        if (tc->arena != a || !epoch_valid(tc))
+            continue;
+        const struct cs_bin *b = &tc->bins[cls];
+        for (unsigned k = 0; k < b->n && !found; k++)
+            found = b->slots[k] == p;
+    }
+    cs_unlock(&reg_lock);
+    return found;
+}
+
 struct cs_tcache *cs_tcache_current(void)
 {
     struct cs_thread *t = &cs_tls;
@@ -202,6 +238,8 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     }
     if (tc->marks)
         *(uintptr_t *)p = 0;
+    else
+        cs_notouch_handed_out(p);
     return p;
 }
 
@@ -232,7 +270,7 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
         b->max = (uint16_t)(b->max - b->batch);
         tc->potential -= (size_t)b->batch * size;
     }
-    if (b->n < b->cap) {
+    if (b->n < b->max) {
         b->slots[b->n++] = p;
     } else {
         void *one = p;
@@ -294,7 +332,7 @@ void cs_tcache_fork_child(void)
     cs_lock_init(&reg_lock);
     struct cs_tcache *tc = registry;
     registry = NULL;
-    nlive = 0;
+    cs_atomic_store_relaxed(&nlive, 0);
     while (tc) {
         struct cs_tcache *next = tc->rnext;
         int mine = 0;
@@ -306,7 +344,7 @@ void cs_tcache_fork_child(void)
             if (registry)
                 registry->rprev = tc;
             registry = tc;
-            nlive++;
+            cs_counter_add(&nlive, 1);
         } else {
             tc->rnext = recycled;
             recycled = tc;
@@ -319,7 +357,7 @@ void cs_tcache_teardown(void)
 {
     cs_lock(&reg_lock);
     registry = recycled = NULL;
-    nlive = 0;
+    cs_atomic_store_relaxed(&nlive, 0);
     cs_unlock(&reg_lock);
     cs_atomic_add(&cs_life, 1);
 }

@@ -72,6 +72,11 @@ struct cs_tcache *cs_tcache_current(void);
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls);
 /* Bin cls is full: make room (grow or flush a batch), then push p. */
 void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p);
+/* NOTOUCH object p leaves a cache for the program (clears its released bit). */
+void cs_notouch_handed_out(void *p);
+/* Whether any thread's cache of arena a holds p in bin cls (a slow scan, for
+   confirming a suspected double free). */
+int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p);
 /* Return everything this thread caches (all arenas) to the central lists. */
 void cs_tcache_flush_thread(void);
 /* pthread key destructor: the thread's caches go back. */

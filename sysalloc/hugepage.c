@@ -86,16 +86,16 @@ static const cistern_sysalloc_ops_t huge_ops = {
     .unmap = huge_unmap,
 };
 
-static struct cistern_sysalloc *huge_source;
+static cs_atomic_t huge_source; /* struct cistern_sysalloc *, published with release */
 static cs_lock_t huge_source_lock = CS_LOCK_INIT;
 
 cistern_sysalloc_t *cs_hugepage_source(void)
 {
-    struct cistern_sysalloc *s = __atomic_load_n(&huge_source, __ATOMIC_ACQUIRE);
+    struct cistern_sysalloc *s = (struct cistern_sysalloc *)cs_atomic_load_acquire(&huge_source);
     if (s)
         return s;
     cs_lock(&huge_source_lock);
-    if (!huge_source) {
+    if (!cs_atomic_load_relaxed(&huge_source)) {
         s = cs_source_new("hugepage", &huge_ops, NULL, HUGE_PAGE, CISTERN_SYSALLOC_HUGE,
                           CS_SRC_HUGEPAGE);
         if (s) {
@@ -103,11 +103,11 @@ cistern_sysalloc_t *cs_hugepage_source(void)
             s->fresh_zero = 1;
             s->decommit_zero = 1;
             cs_source_register(s);
-            __atomic_store_n(&huge_source, s, __ATOMIC_RELEASE);
+            cs_atomic_store_release(&huge_source, (uintptr_t)s);
         }
     }
     cs_unlock(&huge_source_lock);
-    return huge_source;
+    return (struct cistern_sysalloc *)cs_atomic_load_acquire(&huge_source);
 }
 
 int cs_hugepage_mode(void)
@@ -117,7 +117,7 @@ int cs_hugepage_mode(void)
 
 void cs_hugepage_source_forget(void)
 {
-    __atomic_store_n(&huge_source, NULL, __ATOMIC_RELEASE);
+    cs_atomic_store_release(&huge_source, 0);
 }
 
 #include "export.h"

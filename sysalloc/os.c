@@ -71,33 +71,33 @@ static const cistern_sysalloc_ops_t os_ops = {
     .unmap = os_unmap,
 };
 
-static struct cistern_sysalloc *os_source;
+static cs_atomic_t os_source; /* struct cistern_sysalloc *, published with release */
 static cs_lock_t os_source_lock = CS_LOCK_INIT;
 
 cistern_sysalloc_t *cs_os_source(void)
 {
-    struct cistern_sysalloc *s = __atomic_load_n(&os_source, __ATOMIC_ACQUIRE);
+    struct cistern_sysalloc *s = (struct cistern_sysalloc *)cs_atomic_load_acquire(&os_source);
     if (s)
         return s;
     cs_lock(&os_source_lock);
-    if (!os_source) {
+    if (!cs_atomic_load_relaxed(&os_source)) {
         s = cs_source_new("os", &os_ops, NULL, 0, 0, CS_SRC_OS);
         if (s) {
             s->process_wide = 1;
             s->fresh_zero = 1;
             s->decommit_zero = 1;
             cs_source_register(s);
-            __atomic_store_n(&os_source, s, __ATOMIC_RELEASE);
+            cs_atomic_store_release(&os_source, (uintptr_t)s);
         }
     }
     cs_unlock(&os_source_lock);
-    return os_source;
+    return (struct cistern_sysalloc *)cs_atomic_load_acquire(&os_source);
 }
 
 /* Teardown frees the record with the rest of the metadata: forget it. */
 void cs_os_source_forget(void)
 {
-    __atomic_store_n(&os_source, NULL, __ATOMIC_RELEASE);
+    cs_atomic_store_release(&os_source, 0);
 }
 
 #include "export.h"

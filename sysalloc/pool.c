@@ -18,6 +18,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+/* A pool of huge pages (flag HUGE) decommits whole 2 MiB pages only. */
+#define HUGE_GRANULE ((size_t)2 << 20)
 /* Big enough that a pool feeding one arena is one or a few regions. */
 #define POOL_CHUNK ((size_t)64 << 20)
 
@@ -66,7 +68,7 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_pool(void *base, size_t len, unsi
     size_t page = cs_os_page_size();
     uintptr_t b = (uintptr_t)base;
     if (!base || len == 0 || (b & (page - 1)) || (len & (page - 1)) || b + len < b ||
-        (flags & ~(CISTERN_SYSALLOC_NOTOUCH | CISTERN_SYSALLOC_INJECTED))) {
+        (flags & ~(CISTERN_SYSALLOC_NOTOUCH | CISTERN_SYSALLOC_INJECTED | CISTERN_SYSALLOC_HUGE))) {
         errno = EINVAL;
         return NULL;
     }
@@ -78,7 +80,8 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_pool(void *base, size_t len, unsi
     pl->base = pl->cur = b;
     pl->end = b + len;
     struct cistern_sysalloc *s =
-        cs_source_new("pool", &pool_ops, pl, 0, flags | CISTERN_SYSALLOC_INJECTED, CS_SRC_POOL);
+        cs_source_new("pool", &pool_ops, pl, (flags & CISTERN_SYSALLOC_HUGE) ? HUGE_GRANULE : 0,
+                      flags | CISTERN_SYSALLOC_INJECTED, CS_SRC_POOL);
     if (!s) {
         cs_meta_free(pl, sizeof *pl);
         return NULL;
@@ -173,7 +176,7 @@ void cs_pool_option_apply(const char *spec)
 #endif
         }
         if (base)
-            s = cistern_sysalloc_pool(base, size, 0);
+            s = cistern_sysalloc_pool(base, size, huge ? CISTERN_SYSALLOC_HUGE : 0);
     }
     if (!s || cistern_arena_add_sysalloc(cs_default_arena, s, 0) != 0)
         cs_warn("CISTERN_OPTIONS: pool: could not reserve the pool, default kept: ", spec);

@@ -1,1 +1,17 @@
-## tests: unit, api and stress suites.
+## tests: one fragment per tier, each owned by its folder.
+##   tests/unit    internals, linked against the convenience library
+##   tests/api     the public header only, against the installed-shape libraries
+##   tests/stress  multithreaded and long-running checks
+##   tests/sources memory sources, pools, injection (public API)
+##   tests/cross   cross-compiled runs under qemu-user (make check-cross)
+## Every check program prints TAP (srunner_set_tap); `exit 77` skips.
+
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(CHECK_CFLAGS)
+TEST_LIBS = $(CHECK_LIBS) -lpthread
+EXTRA_DIST += tests/testutil.h
+
+include $(srcdir)/tests/unit/local.mk
+include $(srcdir)/tests/api/local.mk
+include $(srcdir)/tests/stress/local.mk
+include $(srcdir)/tests/sources/local.mk
+include $(srcdir)/tests/cross/local.mk

@@ -6,6 +6,9 @@
 #   CS_CROSS_LIBPATH  directories for the guest's LD_LIBRARY_PATH
 #   CS_CROSS_TIMEOUT  seconds before the program is killed (default 600)
 #
+# The guest sees CS_UNDER_QEMU=1, for a test that must allow for what
+# qemu-user does differently from a kernel.
+#
 # A libtool wrapper script (a program linked against an uninstalled shared
 # library) cannot run under qemu: the real program is in .libs/ next to it,
 # and finds the library through LD_LIBRARY_PATH.
@@ -21,4 +24,4 @@ if [ "$(head -c 4 "$prog" | od -An -c | tr -d ' ')" != '177ELF' ]; then
     libpath=$(pwd)/lib/.libs${libpath:+:$libpath}
 fi
 # shellcheck disable=SC2086
-exec timeout -k 10 "${CS_CROSS_TIMEOUT:-600}" $CS_CROSS_QEMU ${libpath:+-E LD_LIBRARY_PATH=$libpath} "$prog" "$@"
+exec timeout -k 10 "${CS_CROSS_TIMEOUT:-600}" $CS_CROSS_QEMU -E CS_UNDER_QEMU=1 ${libpath:+-E LD_LIBRARY_PATH=$libpath} "$prog" "$@"

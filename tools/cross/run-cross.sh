@@ -66,17 +66,17 @@ install_deps() {
 
 # Copy the source tree to $1 without build outputs.
 snapshot() {
-    local dst=$1 rel list
+    local dst=$1 rel=/nonexistent list
     mkdir -p "$dst"
     list=$(mktemp)
+    # The build directory may lie inside the source tree: never copy it.
+    case $builddir/ in "$srcdir"/*) rel=${builddir#"$srcdir"/} ;; esac
     if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-        rel=
-        case $builddir/ in "$srcdir"/*) rel=${builddir#"$srcdir"/} ;; esac
         (cd "$srcdir" && git ls-files -z --cached --others --exclude-standard \
-            ${rel:+--exclude="/$rel/"}) | tr '\0' '\n' >"$list"
+            --exclude="/$rel/") | tr '\0' '\n' >"$list"
     else
         (cd "$srcdir" && find . \( -name .git -o -name .libs -o -name .deps -o \
-            -name autom4te.cache -o -path "./${builddir##*/}" \) -prune -o -type f \
+            -name autom4te.cache -o -path "./$rel" \) -prune -o -type f \
             ! -name '*.[oa]' ! -name '*.l[oa]' ! -name '*.so*' ! -name '*.log' ! -name '*.trs' \
             ! -name config.status ! -name config.h ! -name stamp-h1 ! -name libtool \
             ! -name Makefile -print) >"$list"
@@ -84,7 +84,7 @@ snapshot() {
     # The generated autotools files, so the copy needs no autoreconf.
     if [ -x "$srcdir/configure" ]; then
         (cd "$srcdir" && find configure aclocal.m4 config.h.in build-aux m4 -type f 2>/dev/null &&
-            find . -name Makefile.in -type f) >>"$list"
+            find . -path "./$rel" -prune -o -name Makefile.in -type f -print) >>"$list"
     fi
     # Only regular files that exist (a tracked file may be deleted), no programs
     # built in place by the build machine.
@@ -99,6 +99,7 @@ snapshot() {
 
 run_arch() {
     local arch=$1 triplet qemu t0 t1 t2 t3 bdir tests rc=0
+    # shellcheck disable=SC2046
     set -- $(arch_info "$arch")
     triplet=$1 qemu=$2
     command -v "$triplet-gcc" >/dev/null || die "$triplet-gcc not found (apt-get install gcc-$triplet, or --install-deps)"
@@ -126,6 +127,8 @@ run_arch() {
     t2=$(date +%s)
 
     tests=${CROSS_TESTS:-$(make -C "$bdir" -s --no-print-directory cross-list-tests)}
+    # Results of an earlier run with another list would be reported again.
+    find "$bdir/tests" \( -name '*.log' -o -name '*.trs' \) -type f -delete 2>/dev/null || true
     say "$arch: make check under $qemu: $(echo $tests)"
     # The guest's dynamic loader comes from /usr/TRIPLET (-L); its libc must
     # come from there too, not from a multiarch libc6:ARCH of another

@@ -1,0 +1,197 @@
+/*
+ * pool_intact.c - injected memory is never unmapped (design invariant 1).
+ *
+ * This program defines munmap itself: the library reaches munmap through
+ * its PLT, so the executable's definition is the one it calls.  Every call
+ * is forwarded to the C library's and recorded when it touches the watched
+ * range (the pool).  The project compiles with hidden visibility, so the
+ * definition says it is to be exported.  A first test proves the interposition sees the
+ * library's own calls, so the others cannot pass by not looking.
+ */
+#define _GNU_SOURCE
+#include "srcutil.h"
+#include "testutil.h"
+
+#include <dlfcn.h>
+
+#define POOL_LEN (24 * MiB)
+
+static uintptr_t watch_lo, watch_hi;
+static unsigned watch_hits;
+
+__attribute__((visibility("default"))) int munmap(void *addr, size_t len)
+{
+    static int (*next)(void *, size_t);
+    if (!next)
+        next = (int (*)(void *, size_t))dlsym(RTLD_NEXT, "munmap");
+    uintptr_t a = (uintptr_t)addr;
+    if (a < watch_hi && watch_lo < a + len)
+        __atomic_add_fetch(&watch_hits, 1, __ATOMIC_RELAXED);
+    return next(addr, len);
+}
+
+static void watch(const void *base, size_t len)
+{
+    watch_lo = (uintptr_t)base;
+    watch_hi = watch_lo + len;
+    watch_hits = 0;
+}
+
+static void unwatch(void)
+{
+    watch_lo = watch_hi = 0;
+}
+
+/* Every page of the range is still mapped and writable: write each one,
+   then read each back (an unmapped page would fault here). */
+static void assert_range_intact(void *base, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    volatile unsigned char *p = base;
+    for (size_t off = 0; off < len; off += page) {
+        p[off] = (unsigned char)(off / page);
+        p[off + page - 1] = 0x5a;
+    }
+    for (size_t off = 0; off < len; off += page)
+        ck_assert_msg(p[off] == (unsigned char)(off / page) && p[off + page - 1] == 0x5a,
+                      "page at offset %zu of the pool did not keep what was written", off);
+}
+
+/* Mixed sizes; contents written so the pages are really backed. */
+static void churn(cistern_arena_t *a, void **ptrs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        size_t sz = i % 30 == 29 ? 700 * KiB : 24 + (size_t)(i * 37 % 5000);
+        ptrs[i] = a ? cistern_arena_malloc(a, sz) : cistern_malloc(sz);
+        ck_assert_ptr_nonnull(ptrs[i]);
+        memset(ptrs[i], 0xc3, sz);
+    }
+}
+
+START_TEST(interposer_sees_library_munmap)
+{
+    /* An os-only arena unmaps its regions on destroy: the hook must see it. */
+    cistern_arena_t *a = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(a);
+    void *p = cistern_arena_malloc(a, 3 * MiB);
+    ck_assert_ptr_nonnull(p);
+    watch(p, 3 * MiB);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits > 0, "munmap interposition is not in effect: the tests below prove nothing");
+}
+END_TEST
+
+START_TEST(default_chain_release_keeps_range)
+{
+    void *base = su_map(POOL_LEN, 2 * MiB);
+    watch(base, POOL_LEN);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_arena_t *def = cistern_arena_default();
+    ck_assert_int_eq(cistern_arena_add_sysalloc(def, pool, 0), 0);
+    enum { N = 600 };
+    void *ptrs[N];
+    churn(NULL, ptrs, N);
+    for (unsigned i = 0; i < N; i++)
+        ck_assert(su_inside(ptrs[i], 1, base, POOL_LEN));
+    for (unsigned i = 0; i < N; i++)
+        cistern_free(ptrs[i]);
+    cistern_release_free_memory(); /* decommits the pool's pages: still no munmap */
+    ck_assert_int_eq(cistern_arena_remove_sysalloc(def, pool), 0);
+    ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
+    assert_range_intact(base, POOL_LEN);
+    ck_assert_int_eq(cistern_check_heap(), 0);
+}
+END_TEST
+
+START_TEST(arena_destroy_keeps_range)
+{
+    void *base = su_map(POOL_LEN, 2 * MiB);
+    watch(base, POOL_LEN);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_arena_t *a = su_arena("over-pool", &pool, 1);
+    enum { N = 400 };
+    void *ptrs[N];
+    churn(a, ptrs, N);
+    for (unsigned i = 0; i < N; i++)
+        ck_assert(su_inside(ptrs[i], 1, base, POOL_LEN));
+    /* Some freed, some live: destroy takes both kinds back. */
+    for (unsigned i = 0; i < N; i += 2)
+        cistern_free(ptrs[i]);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+    ck_assert_uint_eq(su_stats(pool).reserved_bytes, 0);
+    ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
+    assert_range_intact(base, POOL_LEN);
+}
+END_TEST
+
+START_TEST(reset_keeps_range)
+{
+    void *base = su_map(POOL_LEN, 2 * MiB);
+    watch(base, POOL_LEN);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_arena_t *a = su_arena("over-pool", &pool, 1);
+    enum { N = 300 };
+    void *ptrs[N];
+    /* A reset decommits past reset_keep_bytes: decommit, not unmap. */
+    ck_assert_int_eq(cistern_option_set("reset_keep_bytes", "0"), 0);
+    for (int round = 0; round < 3; round++) {
+        churn(a, ptrs, N);
+        cistern_arena_reset(a);
+    }
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+    ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
+    assert_range_intact(base, POOL_LEN);
+}
+END_TEST
+
+START_TEST(teardown_keeps_range)
+{
+    void *base = su_map(POOL_LEN, 2 * MiB);
+    watch(base, POOL_LEN);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_arena_t *a = su_arena("over-pool", &pool, 1);
+    enum { N = 200 };
+    void *ptrs[N];
+    churn(a, ptrs, N);
+    cistern_teardown(); /* everything goes, live allocations included */
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits == 0, "teardown called munmap %u times on the pool", hits);
+    assert_range_intact(base, POOL_LEN);
+    /* The range is the program's again: it can be injected afresh. */
+    cistern_sysalloc_t *again = cistern_sysalloc_pool(base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_int_eq(cistern_sysalloc_release(again), 0);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("pool_intact");
+    TCase *tc = tcase_create("never_unmapped");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, interposer_sees_library_munmap);
+    tcase_add_test(tc, default_chain_release_keeps_range);
+    tcase_add_test(tc, arena_destroy_keeps_range);
+    tcase_add_test(tc, reset_keeps_range);
+    tcase_add_test(tc, teardown_keeps_range);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CS_TEST_MAIN(make_suite)

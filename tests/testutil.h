@@ -1,0 +1,63 @@
+/*
+ * testutil.h - what every check-based test program shares: a main that runs
+ * one suite with TAP output in fork mode (death tests need fork), and small
+ * helpers for patterns and timeouts.
+ */
+#ifndef CS_TESTUTIL_H
+#define CS_TESTUTIL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fill buf with a pattern derived from seed; check it back. */
+static inline void test_fill(void *buf, size_t len, uint32_t seed)
+{
+    unsigned char *p = buf;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(seed * 31u + i * 7u);
+}
+
+static inline int test_check(const void *buf, size_t len, uint32_t seed)
+{
+    const unsigned char *p = buf;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != (unsigned char)(seed * 31u + i * 7u))
+            return 0;
+    return 1;
+}
+
+/* Remove the lines an emulator adds to a dying program's stderr (qemu-user
+   prints "qemu: uncaught target signal 6 ..."), so cross runs check the
+   same text as native ones. */
+static inline void test_drop_emulator_lines(char *s)
+{
+    char *out = s;
+    while (*s) {
+        char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+        if (strncmp(s, "qemu: ", 6) != 0) {
+            memmove(out, s, len);
+            out += len;
+        }
+        s += len;
+    }
+    *out = 0;
+}
+
+/* main() for a test program: runs the suite made by make_suite, prints TAP,
+   and exits non-zero when a test failed. */
+#define CS_TEST_MAIN(make_suite)                                                  \
+    int main(void)                                                                \
+    {                                                                             \
+        SRunner *sr = srunner_create(make_suite());                               \
+        srunner_set_fork_status(sr, CK_FORK);                                     \
+        srunner_set_tap(sr, "-");                                                 \
+        srunner_run_all(sr, CK_SILENT);                                           \
+        int failed = srunner_ntests_failed(sr);                                   \
+        srunner_free(sr);                                                         \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                              \
+    }
+
+#endif

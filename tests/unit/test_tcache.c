@@ -1,0 +1,293 @@
+/*
+ * test_tcache.c - thread caches: refill and overflow against the central
+ * lists, bins growing to their cap, caches returned at thread exit, and the
+ * epoch that keeps a reset arena's memory out of other threads' caches.
+ */
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define N 1000
+
+static int by_addr(const void *x, const void *y)
+{
+    uintptr_t p = (uintptr_t)*(void *const *)x, q = (uintptr_t)*(void *const *)y;
+    return p < q ? -1 : p > q;
+}
+
+static void assert_distinct(void **v, size_t n)
+{
+    void **s = malloc(n * sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, by_addr);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_msg(s[i - 1] != s[i], "%p handed out twice", s[i]);
+    free(s);
+}
+
+/* p is out of its span: not free in the bitmap, in a small span in use. */
+static void assert_out_of_span(void *p, struct cistern_arena *ar, unsigned cls)
+{
+    struct cs_span *s = cs_pagemap_get(p);
+    ck_assert_msg(s && s->state == CS_SPAN_SMALL && s->cls == cls && s->arena == ar,
+                  "%p is not an object of a live span of its class", p);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    ck_assert_msg(!(s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64))),
+                  "%p handed out while free in its span", p);
+}
+
+/* One class in a loop: the first miss refills one batch, frees past the
+   bin's limit grow it up to its cap and then hand batches back, and the
+   central list's count of objects out always equals what the program and
+   the caches hold. */
+START_TEST(refill_overflow_one_class)
+{
+    unit_init();
+    static void *p[N];
+    unsigned cls = cs_size_class(64);
+    const struct cs_class_info *ci = &cs_classes[cls];
+    struct cs_central *c = &cs_default_arena->central[cls];
+
+    p[0] = cistern_malloc(64);
+    struct cs_tcache *tc = cs_tls.cur;
+    ck_assert_ptr_nonnull(tc);
+    ck_assert_ptr_eq(tc->arena, cs_default_arena);
+    struct cs_bin *b = &tc->bins[cls];
+    ck_assert_uint_eq(b->cap, ci->cap);
+    ck_assert_uint_eq(b->max, ci->batch);
+    ck_assert_uint_eq(b->n, ci->batch - 1);
+    ck_assert_uint_eq(c->out_objects, ci->batch);
+
+    for (int i = 1; i < N; i++) {
+        p[i] = cistern_malloc(64);
+        ck_assert_ptr_nonnull(p[i]);
+        ck_assert_uint_eq(c->out_objects, (size_t)i + 1 + b->n + c->xfer_n);
+    }
+    assert_distinct(p, N);
+    for (int i = 0; i < N; i++)
+        assert_out_of_span(p[i], cs_default_arena, cls);
+
+    unsigned last_max = b->max;
+    for (int i = 0; i < N; i++) {
+        cistern_free(p[i]);
+        ck_assert_uint_ge(b->max, last_max);
+        ck_assert_uint_le(b->max, b->cap);
+        ck_assert_uint_le(b->n, b->max);
+        last_max = b->max;
+        ck_assert_uint_eq(c->out_objects, (size_t)(N - 1 - i) + b->n + c->xfer_n);
+    }
+    ck_assert_uint_eq(b->max, ci->cap);
+    ck_assert_uint_gt(b->n, ci->batch);
+    ck_assert_uint_eq(tc->nmalloc, N);
+    ck_assert_uint_eq(tc->nfree, N);
+
+    /* Flushing the thread and draining the transfer cache empties the class. */
+    cs_tcache_flush_thread();
+    ck_assert_uint_eq(b->n, 0);
+    cs_central_drain(cs_default_arena, cls);
+    ck_assert_uint_eq(c->out_objects, 0);
+    ck_assert_uint_eq(c->nspans, 0);
+    ck_assert_int_eq(cs_heap_check(&cs_default_arena->heap), 0);
+}
+END_TEST
+
+/* The option caps what all thread caches hold together; with one thread
+   its share is the whole cap (never below the floor a cache keeps).  Freeing
+   a couple of blocks of each big class must not park more than that. */
+START_TEST(cache_bytes_within_cap)
+{
+    unit_init();
+    const long cap = 1L << 20;
+    cs_opt.tcache_max_bytes = cap;
+    size_t floor_bytes = (size_t)256 << 10;
+    size_t limit = (size_t)cap > floor_bytes ? (size_t)cap : floor_bytes;
+    for (unsigned c = CS_NCLASSES - 24; c < CS_NCLASSES; c++) {
+        void *x = cistern_malloc(cs_classes[c].size), *y = cistern_malloc(cs_classes[c].size);
+        cistern_free(x);
+        cistern_free(y);
+    }
+    size_t cached = 0;
+    for (int i = 0; i < CS_TC_SLOTS; i++) {
+        struct cs_tcache *tc = cs_tls.tc[i];
+        if (!tc)
+            continue;
+        for (unsigned c = 1; c < CS_NCLASSES; c++)
+            cached += (size_t)tc->bins[c].n * cs_classes[c].size;
+    }
+    ck_assert_msg(cached <= limit, "one thread caches %zu bytes with tcache_max_bytes=%ld", cached,
+                  cap);
+}
+END_TEST
+
+/* ---- thread exit ------------------------------------------------------------------- */
+
+static cistern_arena_t *arena_x;
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    static __thread void *v[N];
+    cistern_thread_set_arena(arena_x);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            v[i] = cistern_malloc(i % 5 ? 64 : 4000);
+        for (int i = 0; i < N; i++)
+            cistern_free(v[i]);
+    }
+    return NULL;
+}
+
+struct count_ctx {
+    struct cistern_arena *a;
+    int n;
+};
+
+static void count_caches(struct cs_tcache *tc, void *ctx)
+{
+    struct count_ctx *c = ctx;
+    c->n += tc->arena == c->a;
+}
+
+/* A thread that allocates and frees, then exits, leaves nothing in a
+   cache: every object is back with the central lists, the arena's counts
+   include the thread's, and once the transfer caches drain no span is left
+   in use. */
+START_TEST(thread_exit_returns_cache)
+{
+    unit_init();
+    arena_x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(arena_x);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, churn, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+
+    struct count_ctx cc = { arena_x, 0 };
+    cs_tcache_foreach(count_caches, &cc);
+    ck_assert_int_eq(cc.n, 0);
+
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        ck_assert_msg(arena_x->central[c].out_objects == arena_x->central[c].xfer_n,
+                      "class %u: %zu objects out, %u in the transfer cache", c,
+                      arena_x->central[c].out_objects, arena_x->central[c].xfer_n);
+    cistern_arena_stats_t st;
+    ck_assert_int_eq(cistern_arena_get_stats(arena_x, &st), 0);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+    ck_assert_uint_eq(st.nmalloc, 3 * N);
+    ck_assert_uint_eq(st.nfree, 3 * N);
+
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        cs_central_drain(arena_x, c);
+    ck_assert_uint_eq(arena_x->heap.pages_inuse, 0);
+    ck_assert_int_eq(cs_heap_check(&arena_x->heap), 0);
+}
+END_TEST
+
+/* ---- epoch ---------------------------------------------------------------------------- */
+
+#define OLD 100
+#define NEW 400
+
+static pthread_barrier_t bar;
+static void *old_ptrs[OLD], *new_ptrs[NEW];
+static size_t out_after, bin_after, bin_before;
+static cistern_arena_stats_t stats_after;
+
+static void *epoch_thread(void *arg)
+{
+    (void)arg;
+    unsigned cls = cs_size_class(64);
+    cistern_thread_set_arena(arena_x);
+    for (int i = 0; i < OLD; i++)
+        old_ptrs[i] = cistern_malloc(64);
+    for (int i = 0; i < OLD; i++)
+        cistern_free(old_ptrs[i]); /* most stay in this thread's cache */
+    bin_before = cs_tls.cur ? cs_tls.cur->bins[cls].n : 0;
+    pthread_barrier_wait(&bar);    /* main resets the arena now */
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < NEW; i++)
+        new_ptrs[i] = cistern_malloc(64);
+    out_after = arena_x->central[cls].out_objects;
+    bin_after = cs_tls.cur ? cs_tls.cur->bins[cls].n : 0;
+    cistern_arena_get_stats(arena_x, &stats_after);
+    pthread_barrier_wait(&bar);    /* main checks while this thread lives */
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
+/* After a reset from another thread, a thread whose cache held objects of
+   the arena gets only objects the central lists handed out after the reset:
+   the count of objects out equals what it took, none of them aliases
+   another, and the arena reports exactly their bytes as allocated. */
+START_TEST(reset_invalidates_other_caches)
+{
+    unit_init();
+    arena_x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(arena_x);
+    unsigned cls = cs_size_class(64);
+    pthread_barrier_init(&bar, NULL, 2);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, epoch_thread, NULL), 0);
+    pthread_barrier_wait(&bar);
+    ck_assert_msg(bin_before > 0, "the thread cached nothing before the reset");
+    cistern_arena_reset(arena_x);
+    ck_assert_uint_eq(arena_x->central[cls].out_objects, 0);
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+
+    assert_distinct(new_ptrs, NEW);
+    for (int i = 0; i < NEW; i++)
+        assert_out_of_span(new_ptrs[i], arena_x, cls);
+    ck_assert_msg(out_after == NEW + bin_after,
+                  "%zu objects out of spans, but the thread took %d and caches %zu: some came "
+                  "from before the reset",
+                  out_after, NEW, bin_after);
+    ck_assert_uint_eq(stats_after.allocated_bytes, (size_t)NEW * cs_classes[cls].size);
+    ck_assert_int_eq(cs_heap_check(&arena_x->heap), 0);
+
+    pthread_barrier_wait(&bar);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&bar);
+}
+END_TEST
+
+/* Caches are per arena: switching the thread's arena never hands out an
+   object of the arena it left. */
+START_TEST(caches_are_per_arena)
+{
+    unit_init();
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    void *v[64];
+    cistern_thread_set_arena(x);
+    for (int i = 0; i < 64; i++)
+        v[i] = cistern_malloc(96);
+    for (int i = 0; i < 64; i++)
+        cistern_free(v[i]);
+    cistern_thread_set_arena(NULL);
+    for (int i = 0; i < 64; i++) {
+        v[i] = cistern_malloc(96);
+        ck_assert_ptr_eq(cistern_arena_of(v[i]), cistern_arena_default());
+    }
+    cistern_thread_set_arena(x);
+    for (int i = 0; i < 32; i++)
+        ck_assert_ptr_eq(cistern_arena_of(cistern_malloc(96)), x);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("tcache");
+    TCase *tc = tcase_create("tcache");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, refill_overflow_one_class);
+    tcase_add_test(tc, cache_bytes_within_cap);
+    tcase_add_test(tc, thread_exit_returns_cache);
+    tcase_add_test(tc, reset_invalidates_other_caches);
+    tcase_add_test(tc, caches_are_per_arena);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CS_TEST_MAIN(make_suite)
