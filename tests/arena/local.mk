@@ -1,0 +1,1 @@
+## tests/arena: build fragment, included by tests/local.mk.

@@ -1,0 +1,1 @@
+## tests/compat: build fragment, included by tests/local.mk.

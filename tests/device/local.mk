@@ -1,0 +1,1 @@
+## tests/device: build fragment, included by tests/local.mk.

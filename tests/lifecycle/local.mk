@@ -1,0 +1,1 @@
+## tests/lifecycle: build fragment, included by tests/local.mk.
