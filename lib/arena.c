@@ -12,6 +12,7 @@
 #include "source.h"
 #include "span.h"
 #include "tcache.h"
+#include "tool.h"
 #include "sysalloc/sources.h"
 
 #include <cistern/arena.h>
@@ -180,9 +181,19 @@ static void unlink_arena(struct cistern_arena *a)
         a->next->prev = a->prev;
 }
 
+/* A memory checker forgets the arena's live objects at reset and destroy. */
+static int tool_drop(struct cs_span *s, void *ctx)
+{
+    (void)ctx;
+    cs_tool_drop_span(s);
+    return 0;
+}
+
 static void destroy(struct cistern_arena *a)
 {
     reset_contents(a);
+    if (cs_unlikely(cs_tool_active))
+        cs_heap_foreach_inuse(&a->heap, tool_drop, NULL);
     a->magic = CS_ARENA_DEAD;
     cs_heap_destroy(&a->heap);
     for (unsigned c = 0; c < CS_NCLASSES; c++)
@@ -293,6 +304,8 @@ CS_EXPORT void cistern_arena_reset(cistern_arena_t *a)
         return;
     }
     reset_contents(a);
+    if (cs_unlikely(cs_tool_active))
+        cs_heap_foreach_inuse(&a->heap, tool_drop, NULL);
     cs_heap_reset(&a->heap, (size_t)cs_opt.reset_keep_bytes);
 }
 

@@ -12,6 +12,7 @@
 #include "pageheap.h"
 #include "pagemap.h"
 #include "span.h"
+#include "tool.h"
 
 #include <string.h>
 
@@ -173,8 +174,11 @@ void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs,
     struct cs_central *c = &a->central[cls];
     struct cs_span *empty = NULL;
     cs_lock(&c->lock);
-    if (c->xfer_n + n <= c->xfer_cap || (!c->xfer && n <= cs_classes[cls].batch * XFER_BATCHES &&
-                                         xfer_ready(c))) {
+    /* Under a memory checker, freed objects go straight back to their spans,
+       so "bit clear" means "live" for the tool's view of a reset. */
+    if (!cs_tool_active &&
+        (c->xfer_n + n <= c->xfer_cap ||
+         (!c->xfer && n <= cs_classes[cls].batch * XFER_BATCHES && xfer_ready(c)))) {
         memcpy(c->xfer + c->xfer_n, objs, n * sizeof *objs);
         cs_counter_add(&c->xfer_n, (intptr_t)(n));
     } else {

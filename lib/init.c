@@ -21,6 +21,7 @@
 #include "source.h"
 #include "stats.h"
 #include "tcache.h"
+#include "tool.h"
 #include "sysalloc/sources.h"
 
 #include <cistern.h>
@@ -66,6 +67,7 @@ void cs_init_slow(void)
     }
     init_running_here = 1;
     cs_secret = (uintptr_t)cs_random64() | 1;
+    cs_tool_init();
     cs_options_init();
     cs_sizeclass_init();
     build_default_arena();

@@ -11,6 +11,7 @@
 #include "release.h"
 #include "secondary.h"
 #include "source.h"
+#include "tool.h"
 
 #include <cistern.h>
 #include <string.h>
@@ -45,6 +46,8 @@ static void *alloc_class(struct cistern_arena *a, unsigned cls)
     void *p;
     if (!cs_central_remove(a, cls, &p, 1))
         return NULL;
+    if (cs_unlikely(cs_tool_active))
+        cs_tool_alloc(p, cs_classes[cls].size);
     if (!a->notouch)
         *(uintptr_t *)p = 0; /* no stale free marker */
     else
@@ -59,7 +62,10 @@ static struct cs_span *alloc_large(struct cistern_arena *a, size_t n, size_t ali
         errno = ENOMEM;
         return NULL;
     }
-    return cs_heap_alloc(&a->heap, (n + CS_PAGE - 1) / CS_PAGE, align, 0);
+    struct cs_span *s = cs_heap_alloc(&a->heap, (n + CS_PAGE - 1) / CS_PAGE, align, 0);
+    if (s && cs_unlikely(cs_tool_active))
+        cs_tool_alloc((void *)s->start, s->npages * CS_PAGE);
+    return s;
 }
 
 void *cs_alloc(struct cistern_arena *a, size_t n)
@@ -184,6 +190,8 @@ static void free_small(struct cs_span *s, void *p, const char *call)
 {
     if (!cs_span_is_object_start(s, (uintptr_t)p - s->start))
         cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
+    if (cs_unlikely(cs_tool_active) && cs_tool_is_freed(p))
+        cs_fatal_pointer(call, p, "double free");
     if (!s->notouch) {
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
         if (*(uintptr_t *)p == mark && is_free_somewhere(s, p))
@@ -203,6 +211,8 @@ static void free_small(struct cs_span *s, void *p, const char *call)
         return;
     }
     cs_atomic_add(&s->arena->nfree_direct, 1);
+    if (cs_unlikely(cs_tool_active))
+        cs_tool_free(p, s->size);
     cs_central_insert_one(s->arena, s, p);
 }
 
@@ -221,6 +231,8 @@ static void free_any(void *p, struct cs_span *s, const char *call)
     case CS_SPAN_LARGE:
         if ((uintptr_t)p != s->start)
             cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
+        if (cs_unlikely(cs_tool_active))
+            cs_tool_free(p, s->npages * CS_PAGE);
         cs_heap_free(&s->arena->heap, s);
         return;
     default:
@@ -319,9 +331,12 @@ void *cs_realloc(struct cistern_arena *a, void *p, size_t n)
     }
     if (n <= CS_SMALL_MAX / 2)
         return realloc_move(s, p, old, n);
-    size_t pages = (n + CS_PAGE - 1) / CS_PAGE;
-    if (pages == s->npages || cs_heap_resize(&s->arena->heap, s, pages) == 0)
+    size_t pages = (n + CS_PAGE - 1) / CS_PAGE, old_pages = s->npages;
+    if (pages == s->npages || cs_heap_resize(&s->arena->heap, s, pages) == 0) {
+        if (cs_unlikely(cs_tool_active) && pages != old_pages)
+            cs_tool_resize(p, old_pages * CS_PAGE, pages * CS_PAGE);
         return p;
+    }
     return realloc_move(s, p, old, n);
 }
 

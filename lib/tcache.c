@@ -9,6 +9,7 @@
 #include "meta.h"
 #include "options.h"
 #include "pagemap.h"
+#include "tool.h"
 #include "span.h"
 
 #include <cistern/arena.h>
@@ -160,7 +161,7 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
 {
     struct cs_thread *t = &cs_tls;
     if (t->state == CS_THREAD_EXITING || (a->flags & CISTERN_ARENA_NO_TCACHE) ||
-        cs_opt.tcache_max_bytes == 0)
+        cs_opt.tcache_max_bytes == 0 || cs_tool_active)
         return NULL;
     uintptr_t life = cs_atomic_load_acquire(&cs_life);
     if (t->life != life) {
