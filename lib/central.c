@@ -16,9 +16,20 @@
 
 #include <string.h>
 
-/* Transfer cache: this many batches per class, so a burst of frees on one
-   thread and mallocs on another meet here without touching spans. */
-#define XFER_BATCHES 8
+/* Transfer cache: room for a few batches, so a burst of frees on one thread
+   and mallocs on another meet here without touching spans, but no more than
+   about XFER_BYTES per class: what it holds keeps whole spans alive. */
+#define XFER_BATCHES 4
+#define XFER_BYTES ((size_t)64 << 10)
+
+static unsigned xfer_capacity(unsigned cls)
+{
+    const struct cs_class_info *ci = &cs_classes[cls];
+    size_t fit = XFER_BYTES / ci->size;
+    if (fit > (size_t)ci->batch * XFER_BATCHES)
+        fit = (size_t)ci->batch * XFER_BATCHES;
+    return fit < ci->batch ? ci->batch : (unsigned)fit;
+}
 
 void cs_central_init(struct cs_central *c, unsigned cls)
 {
@@ -161,7 +172,7 @@ static int xfer_ready(struct cs_central *c)
 {
     if (c->xfer)
         return 1;
-    unsigned cap = cs_classes[c->cls].batch * XFER_BATCHES;
+    unsigned cap = xfer_capacity(c->cls);
     c->xfer = cs_meta_alloc(cap * sizeof(void *));
     if (!c->xfer)
         return 0;
@@ -178,12 +189,22 @@ void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs,
        so "bit clear" means "live" for the tool's view of a reset. */
     if (!cs_tool_active &&
         (c->xfer_n + n <= c->xfer_cap ||
-         (!c->xfer && n <= cs_classes[cls].batch * XFER_BATCHES && xfer_ready(c)))) {
+         (!c->xfer && n <= xfer_capacity(cls) && xfer_ready(c)))) {
         memcpy(c->xfer + c->xfer_n, objs, n * sizeof *objs);
         cs_counter_add(&c->xfer_n, (intptr_t)(n));
     } else {
         return_objects(a, c, objs, n, &empty);
     }
+    cs_unlock(&c->lock);
+    free_spans(a, empty);
+}
+
+void cs_central_return(struct cistern_arena *a, unsigned cls, void *const *objs, unsigned n)
+{
+    struct cs_central *c = &a->central[cls];
+    struct cs_span *empty = NULL;
+    cs_lock(&c->lock);
+    return_objects(a, c, objs, n, &empty);
     cs_unlock(&c->lock);
     free_spans(a, empty);
 }

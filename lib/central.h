@@ -34,6 +34,9 @@ void cs_central_init(struct cs_central *c, unsigned cls);
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want);
 /* Give back n objects of the class (each from this arena). */
 void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs, unsigned n);
+/* Give back n objects straight to their spans (a thread going away: no one
+   is about to take them, so the spans may as well be freed). */
+void cs_central_return(struct cistern_arena *a, unsigned cls, void *const *objs, unsigned n);
 /* Return one object straight to its span (no transfer cache). */
 void cs_central_insert_one(struct cistern_arena *a, struct cs_span *s, void *p);
 /* Objects parked in the transfer cache, and bytes of them. */

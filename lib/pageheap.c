@@ -502,6 +502,7 @@ static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
 
 /* Heap lock held: s (in use) becomes free. */
 static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms);
+static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms);
 
 static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
 {
@@ -532,11 +533,47 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
     free_insert(h, s);
 }
 
+/* Free pages kept committed beyond a limit do not wait for the decay: free
+   runs idle for more than a short grace period are decommitted at once,
+   longest first.  The footprint then stays within about a quarter of what
+   the program uses (or a few MiB) above its live memory, while a run freed
+   and taken again soon (the common case) stays warm. */
+#define DIRTY_FLOOR_PAGES (((size_t)64 << 20) / CS_PAGE)
+#define DIRTY_GRACE_MS 50
+
+static size_t dirty_limit(const struct cs_heap *h)
+{
+    size_t quarter = (size_t)cs_atomic_load_relaxed(&h->pages_inuse) / 4;
+    return quarter > DIRTY_FLOOR_PAGES ? quarter : DIRTY_FLOOR_PAGES;
+}
+
+static void trim_dirty(struct cs_heap *h, uint64_t now)
+{
+    size_t target = dirty_limit(h) / 2;
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        /* The big list first, then lengths from the longest down. */
+        for (int len = 0; h->slot[i].free; len = len ? len - 1 : CS_HEAP_LISTS) {
+            struct cs_freeset *fs = h->slot[i].free;
+            struct cs_span *s = len ? fs->bylen[len] : fs->big;
+            while (s && (size_t)cs_atomic_load_relaxed(&h->pages_free_committed) > target) {
+                struct cs_span *next = s->next;
+                if (now - s->free_since >= DIRTY_GRACE_MS)
+                    release_span(h, s, now, UINT64_MAX / 8);
+                s = next;
+            }
+            if (len == 1 || (size_t)cs_atomic_load_relaxed(&h->pages_free_committed) <= target)
+                break;
+        }
+    }
+}
+
 void cs_heap_free(struct cs_heap *h, struct cs_span *s)
 {
     uint64_t now = cs_clock_ms();
     cs_lock(&h->lock);
     free_locked(h, s, now);
+    if ((size_t)cs_atomic_load_relaxed(&h->pages_free_committed) > dirty_limit(h))
+        trim_dirty(h, now);
     int due = cs_opt.decay_ms >= 0 && now - h->last_release_ms >= (uint64_t)cs_opt.decay_ms / 2 + 1;
     if (due) {
         h->last_release_ms = now;

@@ -103,14 +103,15 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     return tc;
 }
 
-/* Hand the cached objects back to the arena (only while its epoch holds). */
+/* Hand the cached objects back to their spans (only while the arena's epoch
+   holds): the cache is going away or being emptied on purpose. */
 static void tc_flush(struct cs_tcache *tc)
 {
     int valid = epoch_valid(tc);
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         struct cs_bin *b = &tc->bins[c];
         if (b->n && valid)
-            cs_central_insert(tc->arena, c, b->slots, b->n);
+            cs_central_return(tc->arena, c, b->slots, b->n);
         b->n = 0;
     }
 }
