@@ -67,8 +67,8 @@ void cs_init_slow(void)
     }
     init_running_here = 1;
     cs_secret = (uintptr_t)cs_random64() | 1;
-    cs_tool_init();
     cs_options_init();
+    cs_tool_init();
     cs_sizeclass_init();
     build_default_arena();
     if (cs_opt.pool[0])

@@ -460,6 +460,6 @@ CS_EXPORT cistern_arena_t *cistern_thread_set_arena(cistern_arena_t *a)
         return prev;
     }
     cs_tls.arena = a == cs_default_arena ? NULL : a;
-    cs_tls.cur = NULL; /* the next malloc binds the cache of the new arena */
+    cs_tls.cur = &cs_tcache_none; /* the next malloc binds the cache of the new arena */
     return prev;
 }

@@ -43,8 +43,7 @@ CS_INLINE void *cs_malloc_fast(size_t n)
 {
     struct cs_thread *t = &cs_tls;
     struct cs_tcache *tc = t->cur;
-    if (cs_likely(tc != NULL && n <= CS_SMALL_MAX &&
-                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
+    if (cs_likely(n <= CS_SMALL_MAX && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
         struct cs_bin *b = &tc->bins[cs_size_class(n)];
         if (cs_likely(b->n != 0)) {
             void *p = b->slots[--b->n];
@@ -66,8 +65,8 @@ CS_INLINE void cs_free_fast(void *p)
     struct cs_span *s = cs_pagemap_get(p);
     struct cs_thread *t = &cs_tls;
     struct cs_tcache *tc = t->cur;
-    if (cs_likely(s != NULL && tc != NULL && s->cls != 0 && s->arena == tc->arena &&
-                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen) && !s->notouch)) {
+    if (cs_likely(s != NULL && s->fast_arena == tc->arena &&
+                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
         uintptr_t off = (uintptr_t)p - s->start;
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
         if (cs_likely(cs_span_is_object_start(s, off) && *(uintptr_t *)p != mark)) {

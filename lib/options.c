@@ -19,6 +19,7 @@ struct cs_options cs_opt = {
     .reset_keep_bytes = 4L << 20,
     .secondary = CS_SECONDARY_NONE,
     .guarded_rate = 1000,
+    .tool_hooks = 1,
 };
 
 enum kind { K_BOOL, K_SIZE, K_INT, K_SECONDARY, K_STRING };
@@ -38,6 +39,7 @@ static const struct option_desc table[] = {
     { "background_thread", K_BOOL, &cs_opt.background_thread, 0, 1 },
     { "reset_keep_bytes", K_SIZE, &cs_opt.reset_keep_bytes, 0, 1LL << 40 },
     { "secondary", K_SECONDARY, &cs_opt.secondary, 0, 2 },
+    { "tool_hooks", K_BOOL, &cs_opt.tool_hooks, 0, 1 },
     { "pool", K_STRING, NULL, 0, 0 },
 };
 

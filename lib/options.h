@@ -20,6 +20,7 @@ struct cs_options {
     long reset_keep_bytes;   /* committed bytes an arena reset keeps */
     long secondary;          /* enum cs_secondary_policy */
     long guarded_rate;       /* one allocation in this many is guarded (guarded policy) */
+    long tool_hooks;         /* report to valgrind when running under it (off for callgrind) */
     char pool[256];          /* pre-reserved pool spec: anon:SIZE, huge:SIZE, file:PATH:SIZE */
 };
 

@@ -28,6 +28,7 @@ static void span_delete(struct cs_span *s)
 {
     s->state = CS_SPAN_DEAD;
     s->cls = 0;
+    s->fast_arena = NULL;
     cs_meta_free(s, sizeof *s);
 }
 
@@ -420,6 +421,7 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
+    s->fast_arena = cls && !s->notouch ? h->arena : NULL;
 }
 
 struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls)
@@ -518,6 +520,7 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
         cs_counter_add(&h->nlarge_free, 1);
     }
     s->cls = 0;
+    s->fast_arena = NULL;
     s->state = CS_SPAN_FREE;
     s->ncommitted = s->npages;
     s->zeroed = 0;

@@ -17,7 +17,11 @@
 #include <pthread.h>
 #include <string.h>
 
-__thread struct cs_thread cs_tls CS_TLS_MODEL;
+/* The cache a thread has before it has one: every bin empty and full at
+   once, and an arena no span names, so both fast paths fall through
+   without testing for NULL. */
+struct cs_tcache cs_tcache_none = { .arena = (struct cistern_arena *)&cs_tcache_none };
+__thread struct cs_thread cs_tls CS_TLS_MODEL = { .cur = &cs_tcache_none };
 uintptr_t cs_secret;
 cs_atomic_t cs_life;
 
@@ -146,7 +150,7 @@ static void revalidate(struct cs_thread *t)
         for (unsigned c = 1; c < CS_NCLASSES; c++)
             tc->bins[c].n = 0;
         if (t->cur == tc)
-            t->cur = NULL;
+            t->cur = &cs_tcache_none;
         tc_release(tc);
         t->tc[i] = NULL;
     }
@@ -168,7 +172,7 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     if (t->life != life) {
         /* Teardown freed every cache: forget the table without touching it. */
         memset(t->tc, 0, sizeof t->tc);
-        t->cur = NULL;
+        t->cur = &cs_tcache_none;
         t->life = life;
     }
     if (t->state == CS_THREAD_NEW)
@@ -183,7 +187,7 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     if (tc && tc->arena != a) {
         tc_flush(tc);
         if (t->cur == tc)
-            t->cur = NULL;
+            t->cur = &cs_tcache_none;
         tc_release(tc);
         tc = t->tc[i] = NULL;
     }
@@ -220,8 +224,9 @@ struct cs_tcache *cs_tcache_current(void)
         t->arena = NULL; /* destroyed under us: back to the default arena */
         a = cs_default_arena;
     }
-    t->cur = cs_tcache_get(a);
-    return t->cur;
+    struct cs_tcache *tc = cs_tcache_get(a);
+    t->cur = tc ? tc : &cs_tcache_none;
+    return tc;
 }
 
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
@@ -304,7 +309,7 @@ void cs_thread_exit(void *arg)
             t->tc[i] = NULL;
         }
     }
-    t->cur = NULL;
+    t->cur = &cs_tcache_none;
     t->state = CS_THREAD_EXITING;
 }
 

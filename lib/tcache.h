@@ -43,7 +43,7 @@ struct cs_tcache {
 };
 
 struct cs_thread {
-    struct cs_tcache *cur;       /* cache of the current arena (fast path) */
+    struct cs_tcache *cur;       /* cache of the current arena; &cs_tcache_none if none */
     uintptr_t gen;               /* cs_epoch_gen when cur was validated */
     struct cistern_arena *arena; /* current arena; NULL: the default one */
     struct cs_tcache *tc[CS_TC_SLOTS];
@@ -60,6 +60,7 @@ enum { CS_THREAD_NEW = 0, CS_THREAD_LIVE = 1, CS_THREAD_EXITING = 2 };
 #endif
 
 extern __thread struct cs_thread cs_tls CS_TLS_MODEL __attribute__((visibility("hidden")));
+extern struct cs_tcache cs_tcache_none __attribute__((visibility("hidden")));
 /* Free-marker secret: a freed object's first word holds its address XOR this. */
 extern uintptr_t cs_secret __attribute__((visibility("hidden")));
 

@@ -3,6 +3,7 @@
  */
 #include "platform.h"
 #include "tool.h"
+#include "options.h"
 #include "span.h"
 
 #ifdef HAVE_VALGRIND_MEMCHECK_H
@@ -40,7 +41,9 @@ int cs_tool_active;
 
 void cs_tool_init(void)
 {
-    cs_tool_active = CS_ASAN || RUNNING_ON_VALGRIND;
+    /* Under callgrind or cachegrind the hooks only cost: tool_hooks=0 keeps
+       the ordinary paths for instruction counts. */
+    cs_tool_active = CS_ASAN || (RUNNING_ON_VALGRIND && cs_opt.tool_hooks);
 }
 
 void cs_tool_alloc(const void *p, size_t usable)
