@@ -73,3 +73,21 @@ bench: bench-programs $(lib_LTLIBRARIES)
 	$(srcdir)/bench/run --bindir bench --cistern lib/.libs/libcistern.so $(BENCH_ARGS)
 
 .PHONY: bench bench-programs
+
+# notouch measures cistern itself: a NOTOUCH arena (over a PROT_NONE pool)
+# beside an ordinary one.  It needs the arena API, so unlike the programs
+# above it links the API library, and bench/run does not run it:
+# 'make bench-notouch' builds and runs it (arguments in BENCH_NOTOUCH_ARGS).
+EXTRA_PROGRAMS += bench/notouch
+CLEANFILES += bench/notouch$(EXEEXT)
+bench_notouch_SOURCES = bench/notouch.c bench/bench_util.h
+bench_notouch_CPPFLAGS = -I$(top_srcdir)/include
+bench_notouch_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_notouch_LDFLAGS = $(BENCH_LINK_FLAGS)
+bench_notouch_LDADD = lib/libcistern_api.la
+
+bench-notouch: bench/notouch$(EXEEXT)
+	bench/notouch $(BENCH_NOTOUCH_ARGS)
+
+.PHONY: bench-notouch
+EXTRA_DIST += bench/chart.py

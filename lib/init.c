@@ -27,6 +27,7 @@
 #include <cistern.h>
 #include <pthread.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 cs_atomic_t cs_init_state; /* 0 none, 1 running, CS_INIT_DONE */
@@ -34,6 +35,7 @@ static __thread int init_running_here;
 static pthread_key_t exit_key;
 static int exit_key_ok;
 static int atfork_done;
+static int stats_fd = -1; /* a copy of stderr taken at start, for the report at exit */
 
 /* Defined by a program that wants to inject sources before its first malloc. */
 extern void cistern_init_hook(void) __attribute__((weak));
@@ -87,6 +89,8 @@ void cs_init_slow(void)
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
     cs_secondary_init();
+    if (cs_opt.stats_print && stats_fd < 0)
+        stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
 }
 
 void cs_thread_register_exit(struct cs_thread *t)
@@ -167,7 +171,7 @@ __attribute__((destructor)) static void cs_library_exit(void)
     if (cs_atomic_load_acquire(&cs_init_state) != CS_INIT_DONE)
         return;
     if (cs_opt.stats_print)
-        cs_stats_print_fd(2, 0);
+        cs_stats_print_fd(stats_fd >= 0 ? stats_fd : 2, 0);
 #ifndef CS_OWNS_PROCESS_MALLOC
     /* The API library is unloaded with its plugin: give everything back.
        The drop-in library stays: the program may still free after this. */

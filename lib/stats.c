@@ -22,6 +22,7 @@
 #include <cistern.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tc_sum {
     const struct cistern_arena *a;
@@ -84,6 +85,26 @@ struct report {
     int first;
 };
 
+/* A name as a JSON string body: quotes, backslashes and control bytes
+   escaped (names come from the program and may hold anything). */
+static const char *json_escape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in && o + 7 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
 static const char *source_mode(const struct cistern_sysalloc *s)
 {
     if (s->kind != CS_SRC_HUGEPAGE)
@@ -96,12 +117,14 @@ static void print_source(struct cistern_sysalloc *s, void *ctx)
 {
     struct report *r = ctx;
     cistern_sysalloc_stats_t st;
+    char esc[6 * CS_SOURCE_NAME + 1];
     cistern_sysalloc_get_stats(s, &st);
     if (r->json) {
         fprintf(r->out,
                 "%s\n    {\"name\": \"%s\", \"flags\": %u, \"mode\": \"%s\", \"reserved_bytes\": %zu, "
                 "\"committed_bytes\": %zu, \"in_use_bytes\": %zu, \"failures\": %llu}",
-                r->first ? "" : ",", st.name, st.flags, source_mode(s), st.reserved_bytes,
+                r->first ? "" : ",", json_escape(st.name, esc, sizeof esc), st.flags, source_mode(s),
+                st.reserved_bytes,
                 st.committed_bytes, st.in_use_bytes, (unsigned long long)st.failures);
     } else {
         fprintf(r->out, "  source %-10s flags %c%c%c%c %-8s reserved %12zu committed %12zu in use %12zu "
@@ -119,17 +142,20 @@ static void print_arena(struct cistern_arena *a, void *ctx)
 {
     struct report *r = ctx;
     cistern_arena_stats_t st;
+    char esc[6 * CS_ARENA_NAME + 1];
     arena_stats(a, &st);
     if (r->json) {
         fprintf(r->out,
                 "%s\n    {\"name\": \"%s\", \"id\": %u, \"allocated_bytes\": %zu, \"active_bytes\": %zu, "
                 "\"committed_bytes\": %zu, \"nmalloc\": %llu, \"nfree\": %llu, \"limit_bytes\": %zu, "
                 "\"sources\": [",
-                r->first ? "" : ",", a->name, a->id, st.allocated_bytes, st.active_bytes,
+                r->first ? "" : ",", json_escape(a->name, esc, sizeof esc), a->id,
+                st.allocated_bytes, st.active_bytes,
                 st.committed_bytes, (unsigned long long)st.nmalloc, (unsigned long long)st.nfree,
                 a->heap.limit_pages * CS_PAGE);
         for (unsigned k = 0; k < a->heap.norder; k++)
-            fprintf(r->out, "%s\"%s\"", k ? ", " : "", a->heap.slot[a->heap.order[k]].src->name);
+            fprintf(r->out, "%s\"%s\"", k ? ", " : "",
+                    json_escape(a->heap.slot[a->heap.order[k]].src->name, esc, sizeof esc));
         fprintf(r->out, "]}");
     } else {
         fprintf(r->out, "  arena %-10s id %-4u allocated %12zu active %12zu committed %12zu "
@@ -173,8 +199,17 @@ CS_EXPORT void cistern_stats_print(FILE *out, int json)
 
 void cs_stats_print_fd(int fd, int json)
 {
-    cistern_stats_print(stderr, json);
-    (void)fd;
+    /* A stream of its own over a copy of fd: programs that closed or
+       redirected stderr before exit still get the report. */
+    int copy = fd >= 0 ? dup(fd) : -1;
+    FILE *f = copy >= 0 ? fdopen(copy, "w") : NULL;
+    if (!f) {
+        if (copy >= 0)
+            close(copy);
+        return;
+    }
+    cistern_stats_print(f, json);
+    fclose(f);
 }
 
 /* ---- walk ------------------------------------------------------------------------ */

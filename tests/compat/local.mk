@@ -1,1 +1,25 @@
 ## tests/compat: build fragment, included by tests/local.mk.
+##
+## glibc's introspection calls (malloc_stats, malloc_info, mallinfo2,
+## mallinfo, mallopt) as the drop-in library answers them, and the formats
+## of the reports.  The calls exist only in libcistern, and only where no
+## sanitizer owns malloc.
+
+# Without -I lib: <malloc.h> must be the system's (lib/malloc.h would
+# shadow it), so the structures tested are glibc's own.
+COMPAT_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/tests -I$(top_builddir) $(CHECK_CFLAGS)
+
+if !SANITIZER_OWNS_MALLOC
+check_PROGRAMS += tests/compat/introspect tests/compat/dump
+TESTS += tests/compat/introspect tests/compat/formats.sh
+endif
+tests_compat_introspect_SOURCES = tests/compat/introspect.c
+tests_compat_introspect_CPPFLAGS = $(COMPAT_CPPFLAGS)
+# mallinfo is deprecated in glibc's header, and tested here on purpose.
+tests_compat_introspect_CFLAGS = $(AM_CFLAGS) -Wno-deprecated-declarations
+tests_compat_introspect_LDADD = lib/libcistern.la $(TEST_LIBS)
+
+tests_compat_dump_SOURCES = tests/compat/dump.c
+tests_compat_dump_CPPFLAGS = $(COMPAT_CPPFLAGS)
+tests_compat_dump_LDADD = lib/libcistern.la
+EXTRA_DIST += tests/compat/formats.sh
