@@ -72,7 +72,9 @@ void *cs_alloc(struct cistern_arena *a, size_t n)
 {
     if (cs_unlikely(cs_atomic_load_relaxed(&cs_release_wanted)))
         cs_release_start();
-    if (cs_secondary_active) {
+    /* A NOTOUCH arena takes everything from its own sources: host memory
+       from a secondary allocator would break its contract. */
+    if (cs_secondary_active && !a->notouch) {
         void *p = cs_secondary_alloc(n, 16);
         if (p)
             return p;
@@ -102,7 +104,7 @@ void *cs_alloc_aligned(struct cistern_arena *a, size_t alignment, size_t n)
     }
     if (alignment <= 16)
         return cs_alloc(a, n < alignment ? alignment : n); /* 8-byte class is 8-aligned */
-    if (cs_secondary_active) {
+    if (cs_secondary_active && !a->notouch) {
         void *p = cs_secondary_alloc(n, alignment);
         if (p)
             return p;
@@ -134,7 +136,7 @@ void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (total > CS_SMALL_MAX && !cs_secondary_active) {
+    if (total > CS_SMALL_MAX && (!cs_secondary_active || a->notouch)) {
         struct cs_span *s = alloc_large(a, total, 0);
         if (!s)
             return NULL;

@@ -52,7 +52,7 @@ CS_INLINE void *cs_malloc_fast(size_t n)
             if (cs_likely(tc->marks))
                 *(uintptr_t *)p = 0;
             else
-                cs_notouch_handed_out(p);
+                cs_span_reuse_object(cs_pagemap_get(p), p);
             tc->nmalloc++;
             return p;
         }
@@ -69,9 +69,14 @@ CS_INLINE void cs_free_fast(void *p)
                   t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
         uintptr_t off = (uintptr_t)p - s->start;
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
-        if (cs_likely(cs_span_is_object_start(s, off) && *(uintptr_t *)p != mark)) {
+        /* Touchable objects carry the marker; NOTOUCH ones a released bit
+           out of band.  Either already set: the slow path reports it. */
+        if (cs_likely(cs_span_is_object_start(s, off) &&
+                      (cs_likely(!s->notouch) ? *(uintptr_t *)p != mark
+                                              : !cs_span_release_object(s, p)))) {
             struct cs_bin *b = &tc->bins[s->cls];
-            *(uintptr_t *)p = mark;
+            if (cs_likely(!s->notouch))
+                *(uintptr_t *)p = mark;
             tc->nfree++;
             if (cs_likely(b->n < b->max))
                 b->slots[b->n++] = p;

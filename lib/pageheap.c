@@ -421,7 +421,7 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
-    s->fast_arena = cls && !s->notouch ? h->arena : NULL;
+    s->fast_arena = cls ? h->arena : NULL;
 }
 
 struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls)

@@ -27,8 +27,8 @@ struct cs_span {
     uint32_t size;                /* object size (small) */
     uint64_t recip;               /* ceil(2^CS_RECIP_SHIFT / size) (small) */
     struct cistern_arena *arena;
-    /* The arena when small and touchable (free's fast path may cache its
-       objects), else NULL: one compare instead of three. */
+    /* The arena when small (free's fast path may cache its objects), else
+       NULL: one compare instead of two. */
     struct cistern_arena *fast_arena;
     uint8_t state;                /* enum cs_span_state */
     uint8_t notouch;              /* the memory must not be read or written */

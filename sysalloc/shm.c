@@ -7,6 +7,8 @@
  * stay in the file.  The source is INJECTED: regions are never unmapped;
  * cistern's own view of the segment is unmapped only when the source is
  * released.  Offsets let another process that maps the same fd find data.
+ * Two live sources over the same bytes of one file (by device and inode,
+ * whatever fd names it) would hand them out twice: the second is EEXIST.
  */
 #include "platform.h"
 #include "export.h"
@@ -31,6 +33,8 @@
 struct shm {
     int fd;
     off_t offset;
+    dev_t dev; /* the file, for the overlap check */
+    ino_t ino;
     uintptr_t base, end, cur;
     cs_lock_t lock;
 };
@@ -83,20 +87,28 @@ static const cistern_sysalloc_ops_t shm_ops = {
     .destroy = shm_destroy,
 };
 
-CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_shm(int fd, off_t offset, size_t len, unsigned flags)
+struct overlap {
+    dev_t dev;
+    ino_t ino;
+    off_t lo, hi;
+    int hit;
+};
+
+static void probe_overlap(struct cistern_sysalloc *s, void *ctx)
 {
-    cs_ensure_init();
+    struct overlap *o = ctx;
+    const struct shm *m = s->ctx;
+    if (s->kind == CS_SRC_SHM && m->dev == o->dev && m->ino == o->ino && m->offset < o->hi &&
+        o->lo < m->offset + (off_t)(m->end - m->base))
+        o->hit = 1;
+}
+
+/* Map [offset, offset+len) of fd and make the source record (unregistered). */
+static struct cistern_sysalloc *shm_new(int fd, off_t offset, size_t len, unsigned flags,
+                                        const struct stat *st)
+{
     size_t page = cs_os_page_size();
-    struct stat st;
-    int acc = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
-    if (fd < 0 || acc < 0 || (acc & O_ACCMODE) != O_RDWR || fstat(fd, &st) != 0 || offset < 0 ||
-        len == 0 || ((size_t)offset & (page - 1)) || (len & (page - 1)) ||
-        (flags & ~(CISTERN_SYSALLOC_HUGE | CISTERN_SYSALLOC_SHARED | CISTERN_SYSALLOC_INJECTED)) ||
-        (off_t)(offset + (off_t)len) < offset) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (st.st_size < offset + (off_t)len && ftruncate(fd, offset + (off_t)len) != 0) {
+    if (st->st_size < offset + (off_t)len && ftruncate(fd, offset + (off_t)len) != 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -113,11 +125,13 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_shm(int fd, off_t offset, size_t 
     }
     m->fd = fd;
     m->offset = offset;
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
     m->base = m->cur = (uintptr_t)base;
     m->end = (uintptr_t)base + len;
     /* A hugetlbfs file decommits whole huge pages: its block size says how big. */
-    size_t granule = (flags & CISTERN_SYSALLOC_HUGE) && (size_t)st.st_blksize > page
-                         ? (size_t)st.st_blksize : page;
+    size_t granule = (flags & CISTERN_SYSALLOC_HUGE) && (size_t)st->st_blksize > page
+                         ? (size_t)st->st_blksize : page;
     struct cistern_sysalloc *s =
         cs_source_new("shm", &shm_ops, m, granule,
                       flags | CISTERN_SYSALLOC_INJECTED | CISTERN_SYSALLOC_SHARED, CS_SRC_SHM);
@@ -127,7 +141,39 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_shm(int fd, off_t offset, size_t 
     }
     s->range_base = m->base;
     s->range_len = len;
-    cs_source_register(s);
+    return s;
+}
+
+CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_shm(int fd, off_t offset, size_t len, unsigned flags)
+{
+    cs_ensure_init();
+    size_t page = cs_os_page_size();
+    struct stat st;
+    off_t end;
+    int acc = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    /* The end is computed without signed overflow: a length past OFF_MAX
+       would otherwise wrap and pass. */
+    if (fd < 0 || acc < 0 || (acc & O_ACCMODE) != O_RDWR || fstat(fd, &st) != 0 || offset < 0 ||
+        len == 0 || ((size_t)offset & (page - 1)) || (len & (page - 1)) ||
+        (flags & ~(CISTERN_SYSALLOC_HUGE | CISTERN_SYSALLOC_SHARED | CISTERN_SYSALLOC_INJECTED)) ||
+        (off_t)len < 0 || __builtin_add_overflow(offset, (off_t)len, &end)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* Two sources over the same bytes of one file would hand them out twice. */
+    static cs_lock_t shm_lock = CS_LOCK_INIT;
+    struct overlap o = { st.st_dev, st.st_ino, offset, end, 0 };
+    cs_lock(&shm_lock);
+    cs_source_foreach(probe_overlap, &o);
+    if (o.hit) {
+        cs_unlock(&shm_lock);
+        errno = EEXIST;
+        return NULL;
+    }
+    struct cistern_sysalloc *s = shm_new(fd, offset, len, flags, &st);
+    if (s)
+        cs_source_register(s);
+    cs_unlock(&shm_lock);
     return s;
 }
 
