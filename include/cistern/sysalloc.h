@@ -53,7 +53,8 @@ cistern_sysalloc_t *cistern_sysalloc_hugepage(void);
    NULL + errno on failure. The range stays the caller's: cistern never unmaps it. */
 cistern_sysalloc_t *cistern_sysalloc_pool(void *base, size_t len, unsigned flags);
 /* Manage [offset, offset+len) of a shared-memory fd (memfd, shm_open, hugetlbfs file).
-   offset and len must be page-aligned and the fd open read-write (EINVAL). */
+   offset and len must be page-aligned and the fd open read-write (EINVAL); bytes of
+   the file another live shm source manages are refused (EEXIST). */
 cistern_sysalloc_t *cistern_sysalloc_shm(int fd, off_t offset, size_t len, unsigned flags);
 /* For an shm source: the file offset of p within the fd, and back. -1 / NULL with
    EINVAL outside the segment. */
