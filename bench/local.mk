@@ -91,3 +91,30 @@ bench-notouch: bench/notouch$(EXEEXT)
 
 .PHONY: bench-notouch
 EXTRA_DIST += bench/chart.py
+
+# region: build a tree of a million small nodes and drop it, several ways
+# (cistern arena reset, cistern free per node, jemalloc's arenas with
+# arena.<i>.reset, a bump allocator as the floor).  It calls cistern's
+# arena API and jemalloc's mallocx/mallctl, so like notouch it links the
+# API library (and jemalloc) and bench/run does not run it: 'make
+# bench-region' builds and runs it (arguments in BENCH_REGION_ARGS), and
+# 'make bench-programs' builds it.  jemalloc is looked for when the
+# program is built: without it the jemalloc row says so and the rest runs.
+REGION_JEMALLOC = $(shell printf '\043include <jemalloc/jemalloc.h>\nint main(void) { return mallocx(1, 0) == 0; }\n' | \
+	$(CC) -x c - -ljemalloc -o /dev/null >/dev/null 2>&1 && echo 1)
+
+EXTRA_PROGRAMS += bench/region
+CLEANFILES += bench/region$(EXEEXT)
+bench_region_SOURCES = bench/region.c bench/region_jemalloc.c bench/bench_util.h
+bench_region_CPPFLAGS = -I$(top_srcdir)/include -DREGION_JEMALLOC=0$(REGION_JEMALLOC)
+bench_region_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_region_LDFLAGS = $(BENCH_LINK_FLAGS)
+bench_region_LDADD = lib/libcistern_api.la $(if $(REGION_JEMALLOC),-ljemalloc)
+bench_region_DEPENDENCIES = lib/libcistern_api.la
+
+bench-programs: bench/region$(EXEEXT)
+
+bench-region: bench/region$(EXEEXT)
+	bench/region $(BENCH_REGION_ARGS)
+
+.PHONY: bench-region

@@ -68,7 +68,7 @@ struct cistern_arena *cs_arena_new(const char *name, struct cistern_sysalloc *co
     a->flags = flags;
     strncpy(a->name, name ? name : "arena", CS_ARENA_NAME - 1);
     cs_heap_init(&a->heap, a);
-    a->heap.limit_pages = limit_bytes ? (limit_bytes + CS_PAGE - 1) / CS_PAGE : 0;
+    a->heap.limit_bytes = limit_bytes;
     for (unsigned c = 0; c < CS_NCLASSES; c++)
         cs_central_init(&a->central[c], c);
     struct cistern_sysalloc *os = NULL;
@@ -145,12 +145,15 @@ struct release_ctx {
 static void release_one(struct cistern_arena *a, void *arg)
 {
     struct release_ctx *r = arg;
+    if (!cs_lock_try(&a->maint))
+        return; /* reset, destroy or walk at work: next time */
     if (r->drain)
         for (unsigned c = 1; c < CS_NCLASSES; c++)
             if (cs_central_cached(&a->central[c]))
                 cs_central_drain(a, c);
     if (cs_heap_has_dirty(&a->heap))
         cs_heap_release(&a->heap, r->age);
+    cs_unlock(&a->maint);
 }
 
 void cs_arena_release_all(uint64_t age_ms, int drain)
@@ -191,6 +194,7 @@ static int tool_drop(struct cs_span *s, void *ctx)
 
 static void destroy(struct cistern_arena *a)
 {
+    cs_lock(&a->maint);
     reset_contents(a);
     if (cs_unlikely(cs_tool_active))
         cs_heap_foreach_inuse(&a->heap, tool_drop, NULL);
@@ -198,6 +202,7 @@ static void destroy(struct cistern_arena *a)
     cs_heap_destroy(&a->heap);
     for (unsigned c = 0; c < CS_NCLASSES; c++)
         cs_central_fini(&a->central[c]);
+    cs_unlock(&a->maint);
     cs_lock(&arenas_lock);
     unlink_arena(a);
     a->next = graveyard;
@@ -230,6 +235,7 @@ void cs_arena_teardown(void)
 
 static void fork_prepare_one(struct cistern_arena *a, void *ctx)
 {
+    cs_lock(&a->maint); /* taken first, as reset takes it before the others */
     for (unsigned c = 0; c < CS_NCLASSES; c++)
         cs_lock(&a->central[c].lock);
     cs_heap_fork_prepare(&a->heap);
@@ -248,6 +254,7 @@ void cs_arena_fork_parent(void)
         cs_heap_fork_parent(&a->heap);
         for (unsigned c = 0; c < CS_NCLASSES; c++)
             cs_unlock(&a->central[c].lock);
+        cs_unlock(&a->maint);
     }
     cs_unlock(&arenas_lock);
 }
@@ -258,6 +265,7 @@ void cs_arena_fork_child(void)
         cs_heap_fork_child(&a->heap);
         for (unsigned c = 0; c < CS_NCLASSES; c++)
             cs_lock_init(&a->central[c].lock);
+        cs_lock_init(&a->maint);
     }
     cs_lock_init(&arenas_lock);
 }
@@ -303,10 +311,12 @@ CS_EXPORT void cistern_arena_reset(cistern_arena_t *a)
         errno = EINVAL;
         return;
     }
+    cs_lock(&a->maint);
     reset_contents(a);
     if (cs_unlikely(cs_tool_active))
         cs_heap_foreach_inuse(&a->heap, tool_drop, NULL);
     cs_heap_reset(&a->heap, (size_t)cs_opt.reset_keep_bytes);
+    cs_unlock(&a->maint);
 }
 
 CS_EXPORT int cistern_arena_destroy(cistern_arena_t *a)

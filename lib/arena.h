@@ -26,6 +26,10 @@ struct cistern_arena {
     uint32_t magic;
     int is_default;
     int notouch;             /* a NOTOUCH source is in the chain */
+    /* Held by reset, destroy and walk; the release thread only tries it and
+       passes the arena by when busy (it must not drain caches into spans
+       that a reset is dropping). */
+    cs_lock_t maint;
     char name[CS_ARENA_NAME];
     struct cistern_arena *next, *prev; /* registry */
     cs_atomic_t nmalloc_direct, nfree_direct; /* not through a thread cache */
@@ -48,7 +52,8 @@ struct cistern_arena *cs_arena_new(const char *name, struct cistern_sysalloc *co
 int cs_arena_check(const struct cistern_arena *a, const char *call);
 /* Call fn for every live arena (registry lock held). */
 void cs_arena_foreach(void (*fn)(struct cistern_arena *a, void *ctx), void *ctx);
-/* Drain transfer caches and decommit idle free pages of every arena. */
+/* Drain transfer caches and decommit idle free pages of every arena not
+   being reset, destroyed or walked at the moment. */
 void cs_arena_release_all(uint64_t age_ms, int drain);
 /* Whether any arena holds committed free pages. */
 int cs_arena_any_dirty(void);

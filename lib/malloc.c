@@ -418,6 +418,11 @@ CS_EXPORT size_t cistern_usable_size(const void *p)
 
 CS_EXPORT void *cistern_arena_malloc(cistern_arena_t *a, size_t size)
 {
+    /* A cache exists only for a live arena's current epoch, so a hit needs
+       no further check. */
+    void *p = a ? cs_arena_malloc_fast(a, size) : NULL;
+    if (cs_likely(p != NULL))
+        return p;
     if (cs_arena_check(a, "cistern_arena_malloc")) {
         errno = EINVAL;
         return NULL;

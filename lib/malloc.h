@@ -60,13 +60,38 @@ CS_INLINE void *cs_malloc_fast(size_t n)
     return cs_malloc_slow(n);
 }
 
+/* cistern_arena_malloc's fast path: the thread's cache for arena a, if it
+   has one, by the same table slot cs_tcache_get uses. */
+CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
+{
+    struct cs_thread *t = &cs_tls;
+    if (cs_likely(n <= CS_SMALL_MAX && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
+        struct cs_tcache *tc = t->tc[a->id % CS_TC_SLOTS];
+        if (cs_likely(tc != NULL && tc->arena == a)) {
+            struct cs_bin *b = &tc->bins[cs_size_class(n)];
+            if (cs_likely(b->n != 0)) {
+                void *p = b->slots[--b->n];
+                if (cs_likely(tc->marks))
+                    *(uintptr_t *)p = 0;
+                else
+                    cs_span_reuse_object(cs_pagemap_get(p), p);
+                tc->nmalloc++;
+                return p;
+            }
+        }
+    }
+    return NULL;
+}
+
 CS_INLINE void cs_free_fast(void *p)
 {
     struct cs_span *s = cs_pagemap_get(p);
     struct cs_thread *t = &cs_tls;
     struct cs_tcache *tc = t->cur;
-    if (cs_likely(s != NULL && s->fast_arena == tc->arena &&
-                  t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
+    /* The generation first: after a teardown it has moved, and tc may point
+       at memory that is gone. */
+    if (cs_likely(s != NULL && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen) &&
+                  s->fast_arena == tc->arena)) {
         uintptr_t off = (uintptr_t)p - s->start;
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
         /* Touchable objects carry the marker; NOTOUCH ones a released bit

@@ -433,7 +433,7 @@ struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, un
         return NULL;
     }
     cs_lock(&h->lock);
-    if (h->limit_pages && h->pages_inuse + npages > h->limit_pages) {
+    if (h->limit_bytes && (h->pages_inuse + npages) * CS_PAGE > h->limit_bytes) {
         cs_unlock(&h->lock);
         errno = ENOMEM;
         return NULL;
@@ -616,7 +616,7 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
         struct cs_span *n = end < s->region->base + s->region->size ? cs_pagemap_get((void *)end)
                                                                      : NULL;
         if (!n || n->state != CS_SPAN_FREE || n->region != s->region || n->npages < more ||
-            (h->limit_pages && h->pages_inuse + more > h->limit_pages)) {
+            (h->limit_bytes && (h->pages_inuse + more) * CS_PAGE > h->limit_bytes)) {
             err = ENOMEM;
         } else {
             free_remove(h, n);

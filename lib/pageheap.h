@@ -48,7 +48,7 @@ struct cs_heap {
     unsigned norder;
     struct cs_region *regions;
     struct cs_span *inuse;        /* every small and large span in use */
-    size_t limit_pages;           /* 0: none */
+    size_t limit_bytes;           /* most bytes of spans in use; 0: none */
     /* Counters: written under the lock, read by statistics without it. */
     cs_atomic_t pages_inuse, pages_free, pages_free_committed;
     cs_atomic_t large_pages;      /* pages of large spans in use */

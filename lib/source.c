@@ -6,6 +6,7 @@
 #include "source.h"
 #include "export.h"
 #include "meta.h"
+#include "tool.h"
 
 #include <string.h>
 
@@ -156,6 +157,8 @@ void cs_source_give_back(struct cistern_sysalloc *s, uintptr_t base, size_t len,
     /* Injected memory is decommitted, never unmapped, and served again. */
     if (still_committed)
         cs_source_decommit(s, base, len);
+    if (cs_tool_active && !(s->flags & CISTERN_SYSALLOC_NOTOUCH))
+        cs_tool_hand_back((void *)base, len);
     keep_returned(s, base, len);
 }
 

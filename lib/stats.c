@@ -152,7 +152,7 @@ static void print_arena(struct cistern_arena *a, void *ctx)
                 r->first ? "" : ",", json_escape(a->name, esc, sizeof esc), a->id,
                 st.allocated_bytes, st.active_bytes,
                 st.committed_bytes, (unsigned long long)st.nmalloc, (unsigned long long)st.nfree,
-                a->heap.limit_pages * CS_PAGE);
+                a->heap.limit_bytes);
         for (unsigned k = 0; k < a->heap.norder; k++)
             fprintf(r->out, "%s\"%s\"", k ? ", " : "",
                     json_escape(a->heap.slot[a->heap.order[k]].src->name, esc, sizeof esc));
@@ -275,9 +275,11 @@ CS_EXPORT int cistern_arena_walk(cistern_arena_t *a, int (*fn)(void *p, size_t u
     if (cs_arena_check(a, "cistern_arena_walk") || !fn)
         return EINVAL;
     struct walk w = { a, 1, fn, ctx, 0 };
+    cs_lock(&a->maint);
     mark_cached(&w, 1);
     int rc = cs_heap_foreach_inuse(&a->heap, walk_span, &w);
     mark_cached(&w, 0);
+    cs_unlock(&a->maint);
     return rc;
 }
 

@@ -367,4 +367,7 @@ void cs_tcache_teardown(void)
     cs_atomic_store_relaxed(&nlive, 0);
     cs_unlock(&reg_lock);
     cs_atomic_add(&cs_life, 1);
+    /* Every thread's fast paths compare the generation before they look at
+       their caches, which are gone now. */
+    cs_atomic_add(&cs_epoch_gen, 1);
 }

@@ -72,6 +72,14 @@ int cs_tool_is_freed(const void *p)
     return __asan_address_is_poisoned(p);
 }
 
+void cs_tool_hand_back(const void *p, size_t len)
+{
+    ASAN_UNPOISON_MEMORY_REGION(p, len);
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+    VALGRIND_MAKE_MEM_DEFINED(p, len);
+#endif
+}
+
 void cs_tool_drop_span(const struct cs_span *s)
 {
     if (s->state == CS_SPAN_SMALL) {

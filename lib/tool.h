@@ -28,6 +28,8 @@ void cs_tool_free(const void *p, size_t usable);
 void cs_tool_resize(const void *p, size_t old_usable, size_t new_usable);
 /* Whether p lies in memory the tool marks as freed (ASan: poisoned). */
 int cs_tool_is_freed(const void *p);
+/* An injected range goes back to its owner: accessible again. */
+void cs_tool_hand_back(const void *p, size_t len);
 /* Arena reset: every live object of span s is gone at once. */
 void cs_tool_drop_span(const struct cs_span *s);
 
