@@ -22,14 +22,7 @@
 
 struct cistern_arena *cs_current_arena(void)
 {
-    struct cistern_arena *a = cs_tls.arena;
-    if (cs_likely(!a))
-        return cs_default_arena;
-    if (cs_arena_check(a, "malloc") != 0) {
-        cs_tls.arena = NULL; /* destroyed: the thread falls back to the default */
-        return cs_default_arena;
-    }
-    return a;
+    return cs_thread_arena();
 }
 
 /* ---- small and large allocation --------------------------------------------- */
@@ -72,9 +65,9 @@ void *cs_alloc(struct cistern_arena *a, size_t n)
 {
     if (cs_unlikely(cs_atomic_load_relaxed(&cs_release_wanted)))
         cs_release_start();
-    /* A NOTOUCH arena takes everything from its own sources: host memory
-       from a secondary allocator would break its contract. */
-    if (cs_secondary_active && !a->notouch) {
+    /* Only the default arena (the process's malloc) consults the secondary:
+       an arena bound to its own sources takes everything from them. */
+    if (cs_secondary_active && a->is_default) {
         void *p = cs_secondary_alloc(n, 16);
         if (p)
             return p;
@@ -104,7 +97,7 @@ void *cs_alloc_aligned(struct cistern_arena *a, size_t alignment, size_t n)
     }
     if (alignment <= 16)
         return cs_alloc(a, n < alignment ? alignment : n); /* 8-byte class is 8-aligned */
-    if (cs_secondary_active && !a->notouch) {
+    if (cs_secondary_active && a->is_default) {
         void *p = cs_secondary_alloc(n, alignment);
         if (p)
             return p;
@@ -136,7 +129,7 @@ void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (total > CS_SMALL_MAX && (!cs_secondary_active || a->notouch)) {
+    if (total > CS_SMALL_MAX && (!cs_secondary_active || !a->is_default)) {
         struct cs_span *s = alloc_large(a, total, 0);
         if (!s)
             return NULL;
@@ -467,6 +460,8 @@ CS_EXPORT cistern_arena_t *cistern_thread_set_arena(cistern_arena_t *a)
         return prev;
     }
     cs_tls.arena = a == cs_default_arena ? NULL : a;
+    cs_tls.arena_id = a ? a->id : 0;
+    cs_tls.arena_life = cs_atomic_load_acquire(&cs_life);
     cs_tls.cur = &cs_tcache_none; /* the next malloc binds the cache of the new arena */
     return prev;
 }

@@ -6,6 +6,7 @@
 #include "export.h"
 #include "fatal.h"
 #include "options.h"
+#include "init.h"
 #include "region.h"
 
 #include <dlfcn.h>
@@ -28,13 +29,22 @@ static void (*next_free)(void *);
 static void *(*next_realloc)(void *, size_t);
 static size_t (*next_usable)(void *);
 
+/* The malloc that was there before: for the drop-in library the next one
+   after it; for the API library the process's own (which may be the
+   program's, or glibc's). */
+#ifdef CS_OWNS_PROCESS_MALLOC
+#define PREVIOUS_MALLOC RTLD_NEXT
+#else
+#define PREVIOUS_MALLOC RTLD_DEFAULT
+#endif
+
 static void libc_resolve(void)
 {
     if (next_free)
         return;
-    next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    next_usable = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-    next_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+    next_realloc = (void *(*)(void *, size_t))dlsym(PREVIOUS_MALLOC, "realloc");
+    next_usable = (size_t(*)(void *))dlsym(PREVIOUS_MALLOC, "malloc_usable_size");
+    next_free = (void (*)(void *))dlsym(PREVIOUS_MALLOC, "free");
 }
 
 static void libc_free(void *ctx, void *p)
@@ -115,6 +125,7 @@ static void check_not_ours(const void *p, const char *call)
 
 void cs_foreign_free(void *p, const char *call)
 {
+    cs_ensure_init(); /* the first call may be this one: options choose the secondary */
     check_not_ours(p, call);
     if (have_installed && installed.free) {
         installed.free(installed_ctx, p);
@@ -125,6 +136,7 @@ void cs_foreign_free(void *p, const char *call)
 
 void *cs_foreign_realloc(void *p, size_t size)
 {
+    cs_ensure_init();
     check_not_ours(p, "realloc");
     if (have_installed && installed.realloc)
         return installed.realloc(installed_ctx, p, size);
@@ -133,6 +145,7 @@ void *cs_foreign_realloc(void *p, size_t size)
 
 size_t cs_foreign_usable_size(const void *p, const char *call)
 {
+    cs_ensure_init();
     check_not_ours(p, call);
     if (have_installed && installed.usable_size)
         return installed.usable_size(installed_ctx, p);

@@ -216,14 +216,25 @@ int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)
     return found;
 }
 
+struct cistern_arena *cs_thread_arena(void)
+{
+    struct cs_thread *t = &cs_tls;
+    struct cistern_arena *a = t->arena;
+    if (cs_likely(!a))
+        return cs_default_arena;
+    /* Life first: after a teardown the record itself is gone. */
+    if (t->arena_life != cs_atomic_load_acquire(&cs_life) || a->magic != CS_ARENA_MAGIC ||
+        a->id != t->arena_id) {
+        t->arena = NULL; /* destroyed under us: back to the default arena */
+        return cs_default_arena;
+    }
+    return a;
+}
+
 struct cs_tcache *cs_tcache_current(void)
 {
     struct cs_thread *t = &cs_tls;
-    struct cistern_arena *a = t->arena ? t->arena : cs_default_arena;
-    if (t->arena && cs_arena_check(a, "malloc") != 0) {
-        t->arena = NULL; /* destroyed under us: back to the default arena */
-        a = cs_default_arena;
-    }
+    struct cistern_arena *a = cs_thread_arena();
     struct cs_tcache *tc = cs_tcache_get(a);
     t->cur = tc ? tc : &cs_tcache_none;
     return tc;

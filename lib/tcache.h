@@ -46,6 +46,8 @@ struct cs_thread {
     struct cs_tcache *cur;       /* cache of the current arena; &cs_tcache_none if none */
     uintptr_t gen;               /* cs_epoch_gen when cur was validated */
     struct cistern_arena *arena; /* current arena; NULL: the default one */
+    unsigned arena_id;           /* its id when chosen: a reused record has another */
+    uintptr_t arena_life;        /* cs_life when chosen: teardown frees the record */
     struct cs_tcache *tc[CS_TC_SLOTS];
     uintptr_t life;              /* teardown count when the table was filled */
     int state;                   /* CS_THREAD_* */
@@ -67,6 +69,10 @@ extern uintptr_t cs_secret __attribute__((visibility("hidden")));
 /* The cache of arena a for this thread, valid for a's current epoch; NULL
    when a has no thread caching, the thread is exiting, or memory is short. */
 struct cs_tcache *cs_tcache_get(struct cistern_arena *a);
+/* The arena this thread routes its malloc family to: the one it chose if
+   that arena still lives (not destroyed, its record not reused, no teardown
+   since), else the default arena. */
+struct cistern_arena *cs_thread_arena(void);
 /* Re-derive cs_tls.cur for the thread's current arena (after a miss on gen). */
 struct cs_tcache *cs_tcache_current(void);
 /* Refill bin cls of tc and pop one object: NULL + ENOMEM when none. */
