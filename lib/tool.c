@@ -46,6 +46,11 @@ void cs_tool_init(void)
     cs_tool_active = CS_ASAN || (RUNNING_ON_VALGRIND && cs_opt.tool_hooks);
 }
 
+int cs_tool_valgrind(void)
+{
+    return cs_tool_active && RUNNING_ON_VALGRIND;
+}
+
 void cs_tool_alloc(const void *p, size_t usable)
 {
     ASAN_UNPOISON_MEMORY_REGION(p, usable);

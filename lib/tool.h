@@ -20,6 +20,8 @@ struct cs_span;
 extern int cs_tool_active __attribute__((visibility("hidden")));
 
 void cs_tool_init(void);
+/* Whether memcheck (through client requests) watches the process. */
+int cs_tool_valgrind(void);
 /* p (usable bytes) is handed to the program. */
 void cs_tool_alloc(const void *p, size_t usable);
 /* p (usable bytes) comes back from the program. */

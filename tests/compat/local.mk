@@ -23,3 +23,12 @@ tests_compat_dump_SOURCES = tests/compat/dump.c
 tests_compat_dump_CPPFLAGS = $(COMPAT_CPPFLAGS)
 tests_compat_dump_LDADD = lib/libcistern.la
 EXTRA_DIST += tests/compat/formats.sh
+
+# Memory checkers catching bugs planted inside an arena (valgrind here; ASan
+# in the --enable-asan build).  TSan builds skip it: TSan has no such report.
+check_PROGRAMS += tests/compat/planted
+TESTS += tests/compat/tools_catch.sh
+tests_compat_planted_SOURCES = tests/compat/planted.c
+tests_compat_planted_CPPFLAGS = -I$(top_srcdir)/include
+tests_compat_planted_LDADD = lib/libcistern_api.la
+EXTRA_DIST += tests/compat/tools_catch.sh
