@@ -38,7 +38,7 @@ CROSS_QEMU_CANNOT = tests/stress/stress_fork tests/sources/pool_option \
 # when many guest threads start, which the thread-heavy programs do; and its
 # mincore() refuses the PROT_NONE reservations the NOTOUCH tests probe.
 CROSS_QEMU_THREADS = tests/stress/stress_cross_thread tests/stress/stress_thread_exit \
-	tests/compat/introspect
+	tests/compat/introspect tests/api/api_conformance_dropin
 CROSS_QEMU_MINCORE = tests/device/notouch_classes tests/device/notouch_threads \
 	tests/device/notouch_hooks
 # Emulation runs these 10-50x slower, past their time limits, or slow enough
