@@ -150,6 +150,10 @@ void cs_source_give_back(struct cistern_sysalloc *s, uintptr_t base, size_t len,
 {
     cs_source_count(&s->reserved, -(intptr_t)len);
     cs_source_count(&s->committed, -(intptr_t)still_committed);
+    /* Whatever maps these addresses next (cistern's metadata, the program)
+       must not inherit a checker's poison. */
+    if (cs_tool_active && !(s->flags & CISTERN_SYSALLOC_NOTOUCH))
+        cs_tool_hand_back((void *)base, len);
     if (!(s->flags & CISTERN_SYSALLOC_INJECTED) && s->ops.unmap) {
         s->ops.unmap(s->ctx, (void *)base, len);
         return;
@@ -157,8 +161,6 @@ void cs_source_give_back(struct cistern_sysalloc *s, uintptr_t base, size_t len,
     /* Injected memory is decommitted, never unmapped, and served again. */
     if (still_committed)
         cs_source_decommit(s, base, len);
-    if (cs_tool_active && !(s->flags & CISTERN_SYSALLOC_NOTOUCH))
-        cs_tool_hand_back((void *)base, len);
     keep_returned(s, base, len);
 }
 

@@ -529,10 +529,8 @@ static void op_arena_destroy(struct reader *r)
     struct arena_rec *ar = &arenas[i];
     if (!ar->a)
         return;
-    if (routed == i) {
-        cistern_thread_set_arena(NULL);
-        routed = 0;
-    }
+    if (routed == i)
+        routed = 0; /* the thread falls back to the default arena by itself */
     int rc = cistern_arena_destroy(ar->a);
     EXPECT(rc == 0, "cistern_arena_destroy: %d", rc);
     forget_arena(i);
@@ -677,10 +675,7 @@ static void settle(void)
 static void teardown_now(void)
 {
     calls++;
-    /* A routing that outlives teardown is a known fault (see the lifecycle
-       tests): undo it first, so inputs explore further. */
-    cistern_thread_set_arena(NULL);
-    cistern_teardown();
+    cistern_teardown(); /* a routed thread falls back to the default arena */
     memset(slots, 0, sizeof slots);
     live_bytes = 0;
     routed = 0;

@@ -94,6 +94,7 @@ grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|stat::)' "$log" || tail -n 20 "$log"
 # Artifacts become regression inputs (named by content, so reruns add
 # nothing twice).
 new=0
+mkdir -p "$srcdir/tests/fuzz/regressions"
 for a in "$workdir"/artifacts/*; do
     [ -f "$a" ] || continue
     kind=$(basename "$a" | cut -d- -f1)

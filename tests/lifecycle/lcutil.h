@@ -31,6 +31,22 @@ static inline int lc_under_qemu(void)
     return getenv("CS_UNDER_QEMU") != NULL;
 }
 
+/* Under AddressSanitizer or ThreadSanitizer the runtime's own allocator
+   keeps freed memory in quarantine and maps shadow for every range it
+   sees: the process's mappings and resident set grow whatever the library
+   does, so the figures are printed but not judged there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LC_SANITIZED 1
+#else
+#define LC_SANITIZED 0
+#endif
+
+/* Whether growth of mappings and RSS means anything here. */
+static inline int lc_figures_judged(void)
+{
+    return !LC_SANITIZED && !lc_under_qemu();
+}
+
 /* /proc/self/maps as one string in a static buffer (a process with a few
    thousand mappings fits). */
 static inline const char *lc_maps(void)

@@ -35,6 +35,10 @@ check_PROGRAMS += $(LC_TESTS)
 TESTS += $(LC_TESTS)
 endif
 
+# The same, read from the library's dynamic section: names the cause.
+TESTS += tests/lifecycle/api_unloadable.sh
+EXTRA_DIST += tests/lifecycle/api_unloadable.sh
+
 tests_lifecycle_unload_SOURCES = tests/lifecycle/unload.c tests/lifecycle/plugin.h $(LC_HDRS)
 tests_lifecycle_unload_CPPFLAGS = $(LC_CPPFLAGS) \
 	-DLC_PLUGIN='"$(abs_top_builddir)/tests/lifecycle/.libs/lc_plugin.so"'
@@ -55,6 +59,9 @@ tests_lifecycle_secondary_LDADD = $(LC_LIBS)
 tests_lifecycle_secondary_interposed_SOURCES = tests/lifecycle/secondary_interposed.c $(LC_HDRS)
 tests_lifecycle_secondary_interposed_CPPFLAGS = $(LC_CPPFLAGS)
 tests_lifecycle_secondary_interposed_LDADD = $(LC_LIBS)
+# Its malloc family must be the process's, as a preloaded allocator's is:
+# exported, so the dynamic linker (and glibc itself) binds to it.
+tests_lifecycle_secondary_interposed_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
 
 tests_lifecycle_hardening_SOURCES = tests/lifecycle/hardening.c $(LC_HDRS)
 tests_lifecycle_hardening_CPPFLAGS = $(LC_CPPFLAGS)

@@ -68,11 +68,22 @@ END_TEST
 
 /* ---- libc ----------------------------------------------------------------------------- */
 
-/* Bytes glibc counts as allocated: what cistern hands back must change it. */
+/* Bytes glibc counts as allocated: what cistern hands back must change it.
+   Under a sanitizer the process's malloc is the runtime's, whose mallinfo2
+   says nothing; there, handing a block to the wrong free is reported by
+   the runtime itself, so the count is not needed. */
 static size_t glibc_in_use(void)
 {
     return mallinfo2().uordblks;
 }
+
+#define expect_glibc_released(before, bytes)                                               \
+    do {                                                                                   \
+        size_t after_ = glibc_in_use();                                                    \
+        if (!LC_SANITIZED)                                                                 \
+            ck_assert_msg(after_ + (bytes) <= (before),                                    \
+                          "glibc's bytes in use went from %zu to %zu", (before), after_);  \
+    } while (0)
 
 static void libc_roundtrip(void)
 {
@@ -91,9 +102,7 @@ static void libc_roundtrip(void)
 
     size_t before = glibc_in_use();
     cistern_free(q);
-    size_t after = glibc_in_use();
-    ck_assert_msg(before - after >= 100000, "glibc's bytes in use went from %zu to %zu", before,
-                  after);
+    expect_glibc_released(before, 100000);
 
     /* cistern's own blocks stay cistern's. */
     void *c = cistern_malloc(1000);
@@ -121,11 +130,13 @@ END_TEST
 START_TEST(libc_secondary_option_first_call)
 {
     ck_assert_int_eq(setenv("CISTERN_OPTIONS", "secondary=libc", 1), 0);
-    void *p = malloc(64);
+    /* Bigger than glibc's per-thread cache holds (whose blocks still count
+       as in use) and smaller than its mmap threshold. */
+    void *p = malloc(4000);
     ck_assert_ptr_nonnull(p);
     size_t before = glibc_in_use();
     cistern_free(p); /* the first call into cistern */
-    ck_assert_uint_lt(glibc_in_use(), before);
+    expect_glibc_released(before, 4000);
 }
 END_TEST
 

@@ -4,7 +4,9 @@
  * own malloc family (thin wrappers over glibc's, counting calls), as a
  * preloaded jemalloc or a sanitizer's runtime would: a foreign block that
  * cistern forwards must reach these functions, not glibc's underneath
- * them, which never saw the block being allocated.
+ * them, which never saw the block being allocated.  The program is linked
+ * with -export-dynamic: its definitions are then the ones every object in
+ * the process binds to, exactly as with a preloaded library.
  */
 #include "lcutil.h"
 
@@ -18,23 +20,26 @@ size_t malloc_usable_size(void *p);
 
 static volatile unsigned long n_free, n_realloc;
 
-void *malloc(size_t n)
+/* Default visibility: the build hides every symbol unless told. */
+#define EXPORTED __attribute__((visibility("default")))
+
+EXPORTED void *malloc(size_t n)
 {
     return __libc_malloc(n);
 }
 
-void *calloc(size_t n, size_t size)
+EXPORTED void *calloc(size_t n, size_t size)
 {
     return __libc_calloc(n, size);
 }
 
-void *realloc(void *p, size_t n)
+EXPORTED void *realloc(void *p, size_t n)
 {
     n_realloc++;
     return __libc_realloc(p, n);
 }
 
-void free(void *p)
+EXPORTED void free(void *p)
 {
     n_free++;
     __libc_free(p);

@@ -24,7 +24,7 @@ struct shared {
     cistern_arena_t *arena;    /* NULL: the default arena through cistern_malloc */
     cistern_sysalloc_t *pool[2];
     void *base[2];
-    volatile int stop, chained;
+    int stop, chained; /* read and written with __atomic: shared between threads */
     unsigned long edits, failures;
 };
 
@@ -45,7 +45,7 @@ static void *worker_main(void *arg)
     } ring[RING] = { { 0 } };
     uint64_t rng = 0x1234567ull + w->id;
     unsigned k = 0;
-    while (!sh->stop) {
+    while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
         if (ring[k].p) {
             if (ring[k].p[0] != (unsigned char)k || ring[k].p[ring[k].n - 1] != (unsigned char)w->id)
                 w->bad++;
@@ -78,10 +78,10 @@ static void *control_main(void *arg)
 {
     struct shared *sh = arg;
     cistern_arena_t *a = sh->arena ? sh->arena : cistern_arena_default();
-    while (!sh->stop) {
+    while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
         sh->failures += cistern_arena_add_sysalloc(a, sh->pool[0], 0) != 0;
         sh->failures += cistern_arena_add_sysalloc(a, sh->pool[1], CISTERN_CHAIN_LAST) != 0;
-        sh->chained = 1;
+        __atomic_store_n(&sh->chained, 1, __ATOMIC_RELEASE);
         usleep(500);
         sh->failures += cistern_arena_remove_sysalloc(a, sh->pool[1]) != 0;
         usleep(200);
@@ -107,7 +107,7 @@ START_TEST(add_remove_under_load)
     struct worker w[WORKERS];
     /* The first region comes from a pool: workers start once both are in. */
     ck_assert_int_eq(pthread_create(&ctl, NULL, control_main, &sh), 0);
-    while (!sh.chained)
+    while (!__atomic_load_n(&sh.chained, __ATOMIC_ACQUIRE))
         usleep(100);
     for (unsigned i = 0; i < WORKERS; i++) {
         w[i] = (struct worker){ &sh, i, 0, 0, 0 };
@@ -116,7 +116,7 @@ START_TEST(add_remove_under_load)
     double t0 = now_s();
     while (now_s() - t0 < RUN_SECONDS)
         usleep(10000);
-    sh.stop = 1;
+    __atomic_store_n(&sh.stop, 1, __ATOMIC_RELEASE);
     pthread_join(ctl, NULL);
     unsigned long ops = 0, in_pool = 0;
     for (unsigned i = 0; i < WORKERS; i++) {
