@@ -14,6 +14,7 @@
 #include "meta.h"
 #include "region.h"
 #include "source.h"
+#include "sources.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -23,27 +24,26 @@
 /* Big enough that a pool feeding one arena is one or a few regions. */
 #define POOL_CHUNK ((size_t)64 << 20)
 
-struct pool {
-    uintptr_t base, end, cur;
-    cs_lock_t lock;
-};
-
-static void *pool_alloc(void *ctx, size_t size, size_t align, size_t *actual)
+void *cs_carve_take(struct cs_carve *c, size_t size, size_t align, size_t chunk, size_t *actual)
 {
-    struct pool *pl = ctx;
     void *p = NULL;
-    cs_lock(&pl->lock);
-    uintptr_t start = CS_ALIGN_UP(pl->cur, align);
-    if (start >= pl->cur && start <= pl->end && pl->end - start >= size) {
-        size_t give = size > POOL_CHUNK ? size : POOL_CHUNK;
-        if (give > pl->end - start)
-            give = pl->end - start;
-        pl->cur = start + give;
+    cs_lock(&c->lock);
+    uintptr_t start = CS_ALIGN_UP(c->cur, align);
+    if (start >= c->cur && start <= c->end && c->end - start >= size) {
+        size_t give = size > chunk ? size : chunk;
+        if (give > c->end - start)
+            give = c->end - start;
+        c->cur = start + give;
         *actual = give;
         p = (void *)start;
     }
-    cs_unlock(&pl->lock);
+    cs_unlock(&c->lock);
     return p;
+}
+
+static void *pool_alloc(void *ctx, size_t size, size_t align, size_t *actual)
+{
+    return cs_carve_take(ctx, size, align, POOL_CHUNK, actual);
 }
 
 static int pool_decommit(void *ctx, void *p, size_t len)
@@ -53,7 +53,7 @@ static int pool_decommit(void *ctx, void *p, size_t len)
 
 static void pool_destroy(void *ctx)
 {
-    cs_meta_free(ctx, sizeof(struct pool));
+    cs_meta_free(ctx, sizeof(struct cs_carve));
 }
 
 static const cistern_sysalloc_ops_t pool_ops = {
@@ -72,7 +72,7 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_pool(void *base, size_t len, unsi
         errno = EINVAL;
         return NULL;
     }
-    struct pool *pl = cs_meta_alloc(sizeof *pl);
+    struct cs_carve *pl = cs_meta_alloc(sizeof *pl);
     if (!pl) {
         errno = ENOMEM;
         return NULL;

@@ -15,6 +15,7 @@
 #include "init.h"
 #include "meta.h"
 #include "source.h"
+#include "sources.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -31,36 +32,23 @@
 #define SHM_CHUNK ((size_t)64 << 20)
 
 struct shm {
+    struct cs_carve range; /* cistern's view of the segment */
     int fd;
     off_t offset;
     dev_t dev; /* the file, for the overlap check */
     ino_t ino;
-    uintptr_t base, end, cur;
-    cs_lock_t lock;
 };
 
 static void *shm_alloc(void *ctx, size_t size, size_t align, size_t *actual)
 {
     struct shm *m = ctx;
-    void *p = NULL;
-    cs_lock(&m->lock);
-    uintptr_t start = CS_ALIGN_UP(m->cur, align);
-    if (start >= m->cur && start <= m->end && m->end - start >= size) {
-        size_t give = size > SHM_CHUNK ? size : SHM_CHUNK;
-        if (give > m->end - start)
-            give = m->end - start;
-        m->cur = start + give;
-        *actual = give;
-        p = (void *)start;
-    }
-    cs_unlock(&m->lock);
-    return p;
+    return cs_carve_take(&m->range, size, align, SHM_CHUNK, actual);
 }
 
 static int shm_decommit(void *ctx, void *p, size_t len)
 {
     struct shm *m = ctx;
-    off_t off = m->offset + (off_t)((uintptr_t)p - m->base);
+    off_t off = m->offset + (off_t)((uintptr_t)p - m->range.base);
 #ifdef HAVE_FALLOCATE
     if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len) == 0)
         return 0;
@@ -77,7 +65,7 @@ static int shm_decommit(void *ctx, void *p, size_t len)
 static void shm_destroy(void *ctx)
 {
     struct shm *m = ctx;
-    munmap((void *)m->base, m->end - m->base);
+    munmap((void *)m->range.base, m->range.end - m->range.base);
     cs_meta_free(m, sizeof *m);
 }
 
@@ -99,7 +87,7 @@ static void probe_overlap(struct cistern_sysalloc *s, void *ctx)
     struct overlap *o = ctx;
     const struct shm *m = s->ctx;
     if (s->kind == CS_SRC_SHM && m->dev == o->dev && m->ino == o->ino && m->offset < o->hi &&
-        o->lo < m->offset + (off_t)(m->end - m->base))
+        o->lo < m->offset + (off_t)(m->range.end - m->range.base))
         o->hit = 1;
 }
 
@@ -127,8 +115,8 @@ static struct cistern_sysalloc *shm_new(int fd, off_t offset, size_t len, unsign
     m->offset = offset;
     m->dev = st->st_dev;
     m->ino = st->st_ino;
-    m->base = m->cur = (uintptr_t)base;
-    m->end = (uintptr_t)base + len;
+    m->range.base = m->range.cur = (uintptr_t)base;
+    m->range.end = (uintptr_t)base + len;
     /* A hugetlbfs file decommits whole huge pages: its block size says how big. */
     size_t granule = (flags & CISTERN_SYSALLOC_HUGE) && (size_t)st->st_blksize > page
                          ? (size_t)st->st_blksize : page;
@@ -139,7 +127,7 @@ static struct cistern_sysalloc *shm_new(int fd, off_t offset, size_t len, unsign
         shm_destroy(m);
         return NULL;
     }
-    s->range_base = m->base;
+    s->range_base = m->range.base;
     s->range_len = len;
     return s;
 }
@@ -185,7 +173,7 @@ CS_EXPORT off_t cistern_sysalloc_shm_offset(const cistern_sysalloc_t *s, const v
         return -1;
     }
     const struct shm *m = s->ctx;
-    return m->offset + (off_t)((uintptr_t)p - m->base);
+    return m->offset + (off_t)((uintptr_t)p - m->range.base);
 }
 
 CS_EXPORT void *cistern_sysalloc_shm_pointer(const cistern_sysalloc_t *s, off_t offset)
@@ -195,9 +183,9 @@ CS_EXPORT void *cistern_sysalloc_shm_pointer(const cistern_sysalloc_t *s, off_t 
         return NULL;
     }
     const struct shm *m = s->ctx;
-    if (offset < m->offset || offset >= m->offset + (off_t)(m->end - m->base)) {
+    if (offset < m->offset || offset >= m->offset + (off_t)(m->range.end - m->range.base)) {
         errno = EINVAL;
         return NULL;
     }
-    return (void *)(m->base + (uintptr_t)(offset - m->offset));
+    return (void *)(m->range.base + (uintptr_t)(offset - m->offset));
 }

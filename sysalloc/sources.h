@@ -28,6 +28,19 @@ int cs_hugepage_mode(void);
 void cs_os_source_forget(void);
 void cs_hugepage_source_forget(void);
 #endif
+#ifndef CS_SOURCES_CARVE
+#define CS_SOURCES_CARVE
+#include "platform.h"
+/* A range handed out front to back (pool and shm sources). */
+struct cs_carve {
+    uintptr_t base, end, cur;
+    cs_lock_t lock;
+};
+/* Take at least size bytes aligned to align from the front of c, at least
+   chunk bytes when that much is left: NULL when the rest cannot hold size. */
+void *cs_carve_take(struct cs_carve *c, size_t size, size_t align, size_t chunk, size_t *actual);
+#endif
+
 #ifndef CS_SOURCES_POOL_OPTION
 #define CS_SOURCES_POOL_OPTION
 /* Apply the pool option ("anon:SIZE", "huge:SIZE", "file:PATH:SIZE") to the default arena. */
