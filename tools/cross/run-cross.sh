@@ -71,7 +71,9 @@ snapshot() {
     list=$(mktemp)
     # The build directory may lie inside the source tree: never copy it.
     case $builddir/ in "$srcdir"/*) rel=${builddir#"$srcdir"/} ;; esac
-    if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # git lists the files only when the source tree is a work tree's top
+    # (a copy ignored inside another repository would list nothing).
+    if [ "$(git -C "$srcdir" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$srcdir" && pwd -P)" ]; then
         (cd "$srcdir" && git ls-files -z --cached --others --exclude-standard \
             --exclude="/$rel/") | tr '\0' '\n' >"$list"
     else
