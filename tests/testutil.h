@@ -7,6 +7,10 @@
 #define CS_TESTUTIL_H
 
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +48,43 @@ static inline void test_drop_emulator_lines(char *s)
         s += len;
     }
     *out = 0;
+}
+
+/* Run fn(arg) in a child whose stderr is captured into err (NUL-ended, the
+   emulator's own lines dropped); returns the wait status.  A child that
+   returns exits 0; one that hangs is stopped by SIGALRM after timeout_s. */
+static inline int test_run_child(void (*fn)(void *), void *arg, char *err, size_t errlen,
+                                 unsigned timeout_s)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        close(fds[1]);
+        alarm(timeout_s);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], err + len, errlen - 1 - len);
+        if (n > 0 && (len += (size_t)n) < errlen - 1)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        break;
+    }
+    err[len] = 0;
+    test_drop_emulator_lines(err);
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
 }
 
 /* main() for a test program: runs the suite made by make_suite, prints TAP,

@@ -80,35 +80,7 @@ static inline size_t dv_overlap(struct dv_block *b, size_t n)
    returns the wait status.  A hung child is stopped by SIGALRM. */
 static inline int dv_run_child(void (*fn)(void *), void *arg, char *err, size_t errlen)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        alarm(30);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fds[0], err + len, errlen - 1 - len);
-        if (n > 0 && (len += (size_t)n) < errlen - 1)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        break;
-    }
-    err[len] = 0;
-    test_drop_emulator_lines(err);
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return status;
+    return test_run_child(fn, arg, err, errlen, 30);
 }
 
 #endif

@@ -145,33 +145,7 @@ struct lc_outcome {
    exits 0, one that hangs is stopped by SIGALRM. */
 static inline void lc_run_child(void (*fn)(void *), void *arg, struct lc_outcome *o)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        alarm(30);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fds[0], o->err + len, sizeof o->err - 1 - len);
-        if (n > 0 && (len += (size_t)n) < sizeof o->err - 1)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        break;
-    }
-    o->err[len] = 0;
-    test_drop_emulator_lines(o->err);
-    close(fds[0]);
-    ck_assert_int_eq(waitpid(pid, &o->status, 0), pid);
+    o->status = test_run_child(fn, arg, o->err, sizeof o->err, 30);
 }
 
 static inline int lc_aborted(const struct lc_outcome *o)
