@@ -54,3 +54,25 @@ AC_DEFUN([CS_WITH_CUDA], [
   AC_SUBST([CUDA_CFLAGS])
   AC_SUBST([CUDA_LIBS])
 ])
+
+# CS_TLS_DESCRIPTORS: the unloadable API library keeps the dynamic TLS
+# model, whose classic form calls __tls_get_addr on every access.  TLS
+# descriptors (-mtls-dialect=gnu2, where the compiler and linker know it)
+# resolve a module loaded at start-up to a constant offset, leaving one
+# indirect call to a two-instruction resolver.  TLS_DESC_CFLAGS is empty
+# where the dialect is unknown (s390x, for one).
+AC_DEFUN([CS_TLS_DESCRIPTORS], [
+  TLS_DESC_CFLAGS=
+  cs_save_CFLAGS=$CFLAGS
+  cs_save_LDFLAGS=$LDFLAGS
+  CFLAGS="$CFLAGS -fPIC -mtls-dialect=gnu2 -Werror"
+  LDFLAGS="$LDFLAGS -shared"
+  AC_MSG_CHECKING([whether $CC supports TLS descriptors])
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([[__thread int cs_probe;]],
+                                  [[return cs_probe++;]])],
+                 [TLS_DESC_CFLAGS=-mtls-dialect=gnu2; AC_MSG_RESULT([yes])],
+                 [AC_MSG_RESULT([no])])
+  CFLAGS=$cs_save_CFLAGS
+  LDFLAGS=$cs_save_LDFLAGS
+  AC_SUBST([TLS_DESC_CFLAGS])
+])
