@@ -32,10 +32,12 @@ static uintptr_t fresh_epoch(void)
     return cs_atomic_add(&epoch_counter, 1) + 1;
 }
 
-/* A new epoch for a, and a new generation so thread caches look again. */
+/* A new epoch for a, every cache of a emptied in place, and a new
+   generation so their threads revalidate on their next slow path. */
 static void bump_epoch(struct cistern_arena *a)
 {
     cs_atomic_store_release(&a->epoch, fresh_epoch());
+    cs_tcache_invalidate(a);
     cs_atomic_add(&cs_epoch_gen, 1);
 }
 
@@ -130,9 +132,7 @@ static void reset_contents(struct cistern_arena *a)
     for (unsigned c = 1; c < CS_NCLASSES; c++)
         cs_central_reset(&a->central[c]);
     cs_atomic_store_relaxed(&a->nmalloc_direct, 0);
-    cs_atomic_store_relaxed(&a->nfree_direct, 0);
     cs_atomic_store_relaxed(&a->nmalloc_dead, 0);
-    cs_atomic_store_relaxed(&a->nfree_dead, 0);
     cs_atomic_store_relaxed(&a->heap.nlarge_malloc, 0);
     cs_atomic_store_relaxed(&a->heap.nlarge_free, 0);
 }

@@ -32,8 +32,9 @@ struct cistern_arena {
     cs_lock_t maint;
     char name[CS_ARENA_NAME];
     struct cistern_arena *next, *prev; /* registry */
-    cs_atomic_t nmalloc_direct, nfree_direct; /* not through a thread cache */
-    cs_atomic_t nmalloc_dead, nfree_dead;     /* from thread caches that went away */
+    /* Allocations not through a thread cache, and those of caches that went
+       away (frees are counted as allocations less live objects). */
+    cs_atomic_t nmalloc_direct, nmalloc_dead;
     struct cs_heap heap;
     struct cs_central central[CS_NCLASSES];
 };

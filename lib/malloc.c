@@ -197,15 +197,9 @@ static void free_small(struct cs_span *s, void *p, const char *call)
     }
     struct cs_tcache *tc = cs_tcache_get(s->arena);
     if (tc) {
-        struct cs_bin *b = &tc->bins[s->cls];
-        tc->nfree++;
-        if (b->n < b->max)
-            b->slots[b->n++] = p;
-        else
-            cs_tcache_overflow(tc, s->cls, p);
+        cs_tcache_push(tc, s->cls, p);
         return;
     }
-    cs_atomic_add(&s->arena->nfree_direct, 1);
     if (cs_unlikely(cs_tool_active))
         cs_tool_free(p, s->size);
     cs_central_insert_one(s->arena, s, p);
@@ -235,9 +229,9 @@ static void free_any(void *p, struct cs_span *s, const char *call)
     }
 }
 
-CS_NOINLINE void cs_free_slow(void *p, struct cs_span *s)
+CS_NOINLINE void cs_free_slow(void *p)
 {
-    free_any(p, s, "free");
+    free_any(p, cs_pagemap_get(p), "free");
 }
 
 /* ---- realloc and usable size ---------------------------------------------------- */

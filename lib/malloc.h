@@ -24,7 +24,7 @@
 void *cs_malloc_slow(size_t n);
 /* A NOTOUCH object leaves a cache: clear its released bit. */
 void cs_notouch_handed_out(void *p);
-void cs_free_slow(void *p, struct cs_span *s);
+void cs_free_slow(void *p);
 
 /* Allocation in arena a (any size); NULL + errno. */
 void *cs_alloc(struct cistern_arena *a, size_t n);
@@ -39,23 +39,36 @@ size_t cs_usable_size(const void *p, const char *call);
 /* The arena the calling thread allocates from. */
 struct cistern_arena *cs_current_arena(void);
 
+/* Pop from bin cls of tc; NULL when it is empty (or closed). */
+CS_INLINE void *cs_bin_pop(struct cs_bin *b)
+{
+    void **top = b->top;
+    if (cs_unlikely(top == b->base))
+        return NULL;
+    b->top = --top;
+    return *top;
+}
+
 CS_INLINE void *cs_malloc_fast(size_t n)
 {
-    struct cs_thread *t = &cs_tls;
-    struct cs_tcache *tc = t->cur;
-    if (cs_likely(n <= CS_SMALL_MAX && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
-        struct cs_bin *b = &tc->bins[cs_size_class(n)];
-        if (cs_likely(b->n != 0)) {
-            void *p = b->slots[--b->n];
-            /* A stale free marker would make the next free look like a
-               double free: clear it (the line is about to be used anyway). */
-            if (cs_likely(tc->marks))
-                *(uintptr_t *)p = 0;
-            else
-                cs_span_reuse_object(cs_pagemap_get(p), p);
-            tc->nmalloc++;
-            return p;
-        }
+    unsigned cls;
+    if (cs_likely(n <= CS_TINY_MAX))
+        cls = cs_size_class_tiny(n);
+    else if (n <= CS_SMALL_MAX)
+        cls = cs_size_class_medium(n);
+    else
+        return cs_malloc_slow(n);
+    /* cur is never a NOTOUCH arena's cache (cs_tcache_current), so the
+       object may take the store that clears a stale free marker. */
+    struct cs_tcache *tc = cs_tls.cur;
+    struct cs_bin *b = &tc->bins[cls];
+    void **top = b->top;
+    if (cs_likely(top != b->base)) {
+        void *p = *--top;
+        b->top = top;
+        *(uintptr_t *)p = 0;
+        tc->nmalloc++;
+        return p;
     }
     return cs_malloc_slow(n);
 }
@@ -64,17 +77,15 @@ CS_INLINE void *cs_malloc_fast(size_t n)
    has one, by the same table slot cs_tcache_get uses. */
 CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
 {
-    struct cs_thread *t = &cs_tls;
-    if (cs_likely(n <= CS_SMALL_MAX && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen))) {
-        struct cs_tcache *tc = t->tc[a->id % CS_TC_SLOTS];
+    if (cs_likely(n <= CS_SMALL_MAX)) {
+        struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
         if (cs_likely(tc != NULL && tc->arena == a)) {
-            struct cs_bin *b = &tc->bins[cs_size_class(n)];
-            if (cs_likely(b->n != 0)) {
-                void *p = b->slots[--b->n];
+            void *p = cs_bin_pop(&tc->bins[cs_size_class(n)]);
+            if (cs_likely(p != NULL)) {
                 if (cs_likely(tc->marks))
                     *(uintptr_t *)p = 0;
                 else
-                    cs_span_reuse_object(cs_pagemap_get(p), p);
+                    cs_notouch_handed_out(p);
                 tc->nmalloc++;
                 return p;
             }
@@ -85,32 +96,27 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
 
 CS_INLINE void cs_free_fast(void *p)
 {
-    struct cs_span *s = cs_pagemap_get(p);
-    struct cs_thread *t = &cs_tls;
-    struct cs_tcache *tc = t->cur;
-    /* The generation first: after a teardown it has moved, and tc may point
-       at memory that is gone. */
-    if (cs_likely(s != NULL && t->gen == cs_atomic_load_relaxed(&cs_epoch_gen) &&
-                  s->fast_arena == tc->arena)) {
-        uintptr_t off = (uintptr_t)p - s->start;
+    struct cs_span *s = cs_pagemap_get_fast(p);
+    struct cs_tcache *tc = cs_tls.cur;
+    /* fast_arena is NULL unless s is a touchable small span; tc->arena
+       never is. */
+    if (cs_likely(s != NULL && s->fast_arena == tc->arena)) {
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
-        /* Touchable objects carry the marker; NOTOUCH ones a released bit
-           out of band.  Either already set: the slow path reports it. */
-        if (cs_likely(cs_span_is_object_start(s, off) &&
-                      (cs_likely(!s->notouch) ? *(uintptr_t *)p != mark
-                                              : !cs_span_release_object(s, p)))) {
-            struct cs_bin *b = &tc->bins[s->cls];
-            if (cs_likely(!s->notouch))
-                *(uintptr_t *)p = mark;
-            tc->nfree++;
-            if (cs_likely(b->n < b->max))
-                b->slots[b->n++] = p;
+        /* Free is validated here too: p must start an object, and a free
+           object already carries the marker (the slow path confirms and
+           reports a double free). */
+        if (cs_likely(cs_span_is_object_start(s, (uintptr_t)p - s->start) &&
+                      *(uintptr_t *)p != mark)) {
+            struct cs_bin *b = (struct cs_bin *)((char *)tc + s->bin_offset);
+            *(uintptr_t *)p = mark;
+            if (cs_likely(b->top < b->limit))
+                *b->top++ = p;
             else
                 cs_tcache_overflow(tc, s->cls, p);
             return;
         }
     }
-    cs_free_slow(p, s);
+    cs_free_slow(p);
 }
 
 #endif

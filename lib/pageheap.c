@@ -14,6 +14,7 @@
 #include "region.h"
 #include "release.h"
 #include "source.h"
+#include "tcache.h"
 
 #include <string.h>
 
@@ -400,6 +401,9 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
         const struct cs_class_info *ci = &cs_classes[cls];
         s->size = ci->size;
         s->recip = ci->recip;
+        s->inv = ci->inv;
+        s->shift = ci->shift;
+        s->bin_offset = (uint32_t)cs_bin_offset(cls);
         s->nobj = ci->nobj;
         s->nfree = ci->nobj;
         memset(s->freebits, 0, sizeof s->freebits);
@@ -421,7 +425,7 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
-    s->fast_arena = cls ? h->arena : NULL;
+    s->fast_arena = cls && !s->notouch ? h->arena : NULL;
 }
 
 struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls)

@@ -54,6 +54,20 @@ static inline struct cs_span *cs_pagemap_get(const void *p)
     return leaf->span[((uintptr_t)p >> CS_PAGE_SHIFT) & ((1u << CS_PM_LEAF_BITS) - 1)];
 }
 
+/* free()'s lookup: the root index is masked instead of range-checked, so an
+   address beyond CS_VA_BITS may find some other span, or NULL; the caller
+   must check that p lies inside what it finds (an object-start test does)
+   and take cs_pagemap_get's answer on its slow path. */
+static inline struct cs_span *cs_pagemap_get_fast(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    struct cs_pm_leaf *leaf = (struct cs_pm_leaf *)cs_atomic_load_relaxed(
+        &cs_pm_root[(a >> (CS_PAGE_SHIFT + CS_PM_LEAF_BITS)) & ((1u << CS_PM_ROOT_BITS) - 1)]);
+    if (cs_unlikely(!leaf))
+        return NULL;
+    return leaf->span[(a >> CS_PAGE_SHIFT) & ((1u << CS_PM_LEAF_BITS) - 1)];
+}
+
 /* Make sure nodes exist for [start, start+len): 0 or ENOMEM (or EFAULT for
    addresses beyond CS_VA_BITS).  Caller need not hold any lock. */
 int cs_pagemap_ensure(uintptr_t start, size_t len);

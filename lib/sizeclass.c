@@ -38,6 +38,16 @@ static uint32_t clamp(size_t v, uint32_t lo, uint32_t hi)
     return v < lo ? lo : v > hi ? hi : (uint32_t)v;
 }
 
+/* The inverse of odd d modulo 2^64: Newton's iteration doubles the correct
+   low bits each step, from 3 (d * d == 1 mod 8 for every odd d). */
+static uint64_t odd_inverse(uint64_t d)
+{
+    uint64_t x = d;
+    for (int i = 0; i < 5; i++)
+        x *= 2 - d * x;
+    return x;
+}
+
 static void add_class(unsigned c, size_t size)
 {
     struct cs_class_info *ci = &cs_classes[c];
@@ -51,6 +61,8 @@ static void add_class(unsigned c, size_t size)
     /* A thread keeps up to ~64 KiB per class, and at least two batches. */
     ci->cap = clamp(65536 / size, 2 * ci->batch < 128 ? 2 * ci->batch : 128, 128);
     ci->recip = (((uint64_t)1 << CS_RECIP_SHIFT) + size - 1) / size;
+    ci->shift = (uint32_t)__builtin_ctzll(size);
+    ci->inv = odd_inverse(size >> ci->shift);
 }
 
 void cs_sizeclass_init(void)

@@ -28,6 +28,11 @@ struct cs_class_info {
     uint32_t batch;  /* objects moved between a thread cache and the central list */
     uint32_t cap;    /* most objects a thread cache keeps */
     uint64_t recip;  /* ceil(2^CS_RECIP_SHIFT / size) */
+    /* size = odd << shift; inv * odd == 1 (mod 2^64).  Rotating off * inv
+       right by shift gives off / size when size divides off, and a number
+       of at least 2^64 / size otherwise: one test for "object start". */
+    uint64_t inv;
+    uint32_t shift;
 };
 
 extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("hidden")));
@@ -38,11 +43,23 @@ extern uint8_t cs_class_large_tab[2049] __attribute__((visibility("hidden")));  
 void cs_sizeclass_init(void);
 
 /* The class of a request of n bytes, n <= CS_SMALL_MAX. */
+#define CS_TINY_MAX ((size_t)1024)
+
+/* The class of n <= CS_TINY_MAX bytes. */
+static inline unsigned cs_size_class_tiny(size_t n)
+{
+    return cs_class_small_tab[(n + 7) >> 3];
+}
+
+/* The class of CS_TINY_MAX < n <= CS_SMALL_MAX bytes. */
+static inline unsigned cs_size_class_medium(size_t n)
+{
+    return cs_class_large_tab[(n + 127) >> 7];
+}
+
 static inline unsigned cs_size_class(size_t n)
 {
-    if (n <= 1024)
-        return cs_class_small_tab[(n + 7) >> 3];
-    return cs_class_large_tab[(n + 127) >> 7];
+    return n <= CS_TINY_MAX ? cs_size_class_tiny(n) : cs_size_class_medium(n);
 }
 
 /* The smallest class holding n bytes whose objects are aligned to align

@@ -21,20 +21,24 @@ enum cs_span_state { CS_SPAN_DEAD = 0, CS_SPAN_FREE, CS_SPAN_SMALL, CS_SPAN_LARG
 #define CS_SPAN_WORDS (CS_SPAN_MAX_OBJS / 64)
 
 struct cs_span {
-    /* First line: what free() reads. */
+    /* First line: what free()'s fast path reads. */
     uintptr_t start;              /* first byte (heap-page aligned) */
+    /* The arena when small and touchable (free's fast path may cache its
+       objects), else NULL: one compare instead of three. */
+    struct cistern_arena *fast_arena;
+    uint64_t inv;                 /* small: the class's odd inverse (sizeclass.h) */
+    uint64_t nobj;                /* small: objects in the span */
+    uint32_t shift;               /* small: the class's shift */
+    uint32_t bin_offset;          /* small: where the class's bin sits in a cache */
     uint32_t cls;                 /* size class, 0 unless small and in use */
     uint32_t size;                /* object size (small) */
     uint64_t recip;               /* ceil(2^CS_RECIP_SHIFT / size) (small) */
     struct cistern_arena *arena;
-    /* The arena when small (free's fast path may cache its objects), else
-       NULL: one compare instead of two. */
-    struct cistern_arena *fast_arena;
     uint8_t state;                /* enum cs_span_state */
     uint8_t notouch;              /* the memory must not be read or written */
     uint8_t zeroed;               /* every byte reads as zero (fresh or decommitted) */
     uint8_t in_central;           /* on its central list's nonempty list */
-    uint32_t nobj, nfree;         /* small: objects, and those free in the span */
+    uint32_t nfree;               /* small: objects free in the span */
     size_t npages;
     struct cs_region *region;
     struct cs_span *next, *prev;  /* free list, or central nonempty list */
@@ -76,9 +80,17 @@ static inline void cs_span_reuse_object(struct cs_span *s, const void *p)
                          (uintptr_t)1 << (i % CS_RELEASED_BITS));
 }
 
+/* The index of the object starting at offset off, or a number >= nobj when
+   no object starts there (any off, even one "below" the span). */
+static inline uint64_t cs_span_start_index(const struct cs_span *s, uintptr_t off)
+{
+    uint64_t x = (uint64_t)off * s->inv;
+    return (x >> s->shift) | (x << (-s->shift & 63));
+}
+
 static inline int cs_span_is_object_start(const struct cs_span *s, uintptr_t off)
 {
-    return (uint64_t)cs_span_index(s, off) * s->size == off && off < (uintptr_t)s->nobj * s->size;
+    return cs_span_start_index(s, off) < s->nobj;
 }
 
 #endif

@@ -26,8 +26,8 @@
 
 struct tc_sum {
     const struct cistern_arena *a;
-    uint64_t nmalloc, nfree;
-    size_t cached_bytes;
+    uint64_t nmalloc;
+    size_t cached_objects, cached_bytes;
 };
 
 static void sum_tcache(struct cs_tcache *tc, void *ctx)
@@ -39,34 +39,41 @@ static void sum_tcache(struct cs_tcache *tc, void *ctx)
        may be a few operations old, which is all statistics promise. */
     const volatile struct cs_tcache *v = tc;
     t->nmalloc += v->nmalloc;
-    t->nfree += v->nfree;
-    for (unsigned c = 1; c < CS_NCLASSES; c++)
-        t->cached_bytes += (size_t)v->bins[c].n * cs_classes[c].size;
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        size_t n = cs_bin_count(&v->bins[c]);
+        t->cached_objects += n;
+        t->cached_bytes += n * cs_classes[c].size;
+    }
 }
 
 static void arena_stats(const struct cistern_arena *a, cistern_arena_stats_t *out)
 {
     struct tc_sum t = { a, 0, 0, 0 };
     cs_tcache_foreach(sum_tcache, &t);
-    size_t out_bytes = 0;
+    size_t out_bytes = 0, out_objects = 0;
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         const struct cs_central *ce = &a->central[c];
         size_t objs = cs_atomic_load_relaxed(&ce->out_objects);
         size_t xfer = cs_atomic_load_relaxed(&ce->xfer_n);
-        out_bytes += (objs - (xfer < objs ? xfer : objs)) * cs_classes[c].size;
+        size_t out = objs - (xfer < objs ? xfer : objs);
+        out_objects += out;
+        out_bytes += out * cs_classes[c].size;
     }
     const struct cs_heap *h = &a->heap;
-    size_t live_small = out_bytes > t.cached_bytes ? out_bytes - t.cached_bytes : 0;
-    out->allocated_bytes = live_small + cs_atomic_load_relaxed(&h->large_pages) * CS_PAGE;
+    size_t live_bytes = out_bytes > t.cached_bytes ? out_bytes - t.cached_bytes : 0;
+    out->allocated_bytes = live_bytes + cs_atomic_load_relaxed(&h->large_pages) * CS_PAGE;
     out->active_bytes = cs_atomic_load_relaxed(&h->pages_inuse) * CS_PAGE;
     out->committed_bytes = out->active_bytes +
                            cs_atomic_load_relaxed(&h->pages_free_committed) * CS_PAGE;
     out->nmalloc = t.nmalloc + cs_atomic_load_relaxed(&a->nmalloc_direct) +
                    cs_atomic_load_relaxed(&a->nmalloc_dead) +
                    cs_atomic_load_relaxed(&h->nlarge_malloc);
-    out->nfree = t.nfree + cs_atomic_load_relaxed(&a->nfree_direct) +
-                 cs_atomic_load_relaxed(&a->nfree_dead) +
-                 cs_atomic_load_relaxed(&h->nlarge_free);
+    /* Frees are not counted on the fast path: every allocation either
+       lives or was freed. */
+    size_t live_small = out_objects > t.cached_objects ? out_objects - t.cached_objects : 0;
+    uint64_t live = live_small + cs_atomic_load_relaxed(&h->nlarge_malloc) -
+                    cs_atomic_load_relaxed(&h->nlarge_free);
+    out->nfree = out->nmalloc > live ? out->nmalloc - live : 0;
 }
 
 CS_EXPORT int cistern_arena_get_stats(const cistern_arena_t *a, cistern_arena_stats_t *out)
@@ -239,8 +246,8 @@ static void mark_tcache(struct cs_tcache *tc, void *ctx)
     if (tc->arena != w->a || tc->epoch != cs_atomic_load_relaxed(&w->a->epoch))
         return;
     for (unsigned c = 1; c < CS_NCLASSES; c++)
-        for (unsigned k = 0; k < tc->bins[c].n; k++)
-            mark_object(tc->bins[c].slots[k], w->set);
+        for (void **q = tc->bins[c].base; q < tc->bins[c].top; q++)
+            mark_object(*q, w->set);
 }
 
 /* Cached objects look free in their spans while the walk runs. */

@@ -18,8 +18,8 @@
 #include <string.h>
 
 /* The cache a thread has before it has one: every bin empty and full at
-   once, and an arena no span names, so both fast paths fall through
-   without testing for NULL. */
+   once (all pointers NULL), and an arena no span names, so both fast paths
+   fall through without testing for NULL. */
 struct cs_tcache cs_tcache_none = { .arena = (struct cistern_arena *)&cs_tcache_none };
 __thread struct cs_thread cs_tls CS_TLS_MODEL = { .cur = &cs_tcache_none };
 uintptr_t cs_secret;
@@ -32,6 +32,7 @@ cs_atomic_t cs_life;
 static cs_lock_t reg_lock = CS_LOCK_INIT;
 static struct cs_tcache *registry;  /* live caches */
 static struct cs_tcache *recycled;  /* records kept for new caches (linked by rnext) */
+static struct cs_thread *threads;   /* threads that may hold caches (cs_thread.listed) */
 static cs_atomic_t nlive;
 
 static size_t record_size(void)
@@ -69,13 +70,12 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         const struct cs_class_info *ci = &cs_classes[c];
         struct cs_bin *b = &tc->bins[c];
-        b->slots = store;
+        b->base = b->top = store;
         store += ci->cap;
-        b->n = 0;
         b->cap = (uint16_t)ci->cap;
         b->batch = (uint16_t)(ci->batch < ci->cap ? ci->batch : ci->cap);
-        b->max = b->batch;
-        tc->potential += (size_t)b->max * ci->size;
+        b->limit = b->base + b->batch;
+        tc->potential += (size_t)b->batch * ci->size;
     }
     /* Under a small cap (or many threads) every class gets an equal share of
        this thread's budget; a class whose objects exceed its share is not
@@ -87,15 +87,16 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
         for (unsigned c = 1; c < CS_NCLASSES; c++) {
             struct cs_bin *b = &tc->bins[c];
             size_t fit = share / cs_classes[c].size;
-            b->max = (uint16_t)(fit < b->max ? fit : b->max);
-            tc->potential += (size_t)b->max * cs_classes[c].size;
+            if (fit < cs_bin_max(b))
+                b->limit = b->base + fit;
+            tc->potential += (size_t)cs_bin_max(b) * cs_classes[c].size;
         }
     }
     tc->storage = size;
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
     tc->marks = !a->notouch;
-    tc->nmalloc = tc->nfree = 0;
+    tc->nmalloc = 0;
     cs_lock(&reg_lock);
     tc->rprev = NULL;
     tc->rnext = registry;
@@ -114,17 +115,57 @@ static void tc_flush(struct cs_tcache *tc)
     int valid = epoch_valid(tc);
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         struct cs_bin *b = &tc->bins[c];
-        if (b->n && valid)
-            cs_central_return(tc->arena, c, b->slots, b->n);
-        b->n = 0;
+        if (b->top != b->base && valid)
+            cs_central_return(tc->arena, c, b->base, cs_bin_count(b));
+        b->top = b->base;
     }
+}
+
+/* Every bin empty and closed: pops and pushes both miss. */
+static void tc_close(struct cs_tcache *tc)
+{
+    for (unsigned c = 1; c < CS_NCLASSES; c++)
+        tc->bins[c].top = tc->bins[c].limit = tc->bins[c].base;
+}
+
+void cs_tcache_invalidate(struct cistern_arena *a)
+{
+    cs_lock(&reg_lock);
+    for (struct cs_tcache *tc = registry; tc; tc = tc->rnext)
+        if (tc->arena == a)
+            tc_close(tc);
+    cs_unlock(&reg_lock);
+}
+
+/* Reg lock held. */
+static void thread_list(struct cs_thread *t)
+{
+    t->tprev = NULL;
+    t->tnext = threads;
+    if (threads)
+        threads->tprev = t;
+    threads = t;
+    t->listed = 1;
+}
+
+/* Reg lock held. */
+static void thread_unlist(struct cs_thread *t)
+{
+    if (!t->listed)
+        return;
+    if (t->tprev)
+        t->tprev->tnext = t->tnext;
+    else
+        threads = t->tnext;
+    if (t->tnext)
+        t->tnext->tprev = t->tprev;
+    t->listed = 0;
 }
 
 static void tc_release(struct cs_tcache *tc)
 {
     if (epoch_valid(tc)) {
         cs_atomic_add(&tc->arena->nmalloc_dead, (uintptr_t)tc->nmalloc);
-        cs_atomic_add(&tc->arena->nfree_dead, (uintptr_t)tc->nfree);
     }
     cs_lock(&reg_lock);
     if (tc->rprev)
@@ -147,8 +188,7 @@ static void revalidate(struct cs_thread *t)
         struct cs_tcache *tc = t->tc[i];
         if (!tc || epoch_valid(tc))
             continue;
-        for (unsigned c = 1; c < CS_NCLASSES; c++)
-            tc->bins[c].n = 0;
+        tc_close(tc);
         if (t->cur == tc)
             t->cur = &cs_tcache_none;
         tc_release(tc);
@@ -177,6 +217,11 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     }
     if (t->state == CS_THREAD_NEW)
         thread_start(t);
+    if (!t->listed) {
+        cs_lock(&reg_lock);
+        thread_list(t);
+        cs_unlock(&reg_lock);
+    }
     uintptr_t gen = cs_atomic_load_acquire(&cs_epoch_gen);
     if (t->gen != gen) {
         revalidate(t);
@@ -209,8 +254,8 @@ int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)
         if (tc->arena != a || !epoch_valid(tc))
             continue;
         const struct cs_bin *b = &tc->bins[cls];
-        for (unsigned k = 0; k < b->n && !found; k++)
-            found = b->slots[k] == p;
+        for (void **q = b->base; q < b->top && !found; q++)
+            found = *q == p;
     }
     cs_unlock(&reg_lock);
     return found;
@@ -236,23 +281,26 @@ struct cs_tcache *cs_tcache_current(void)
     struct cs_thread *t = &cs_tls;
     struct cistern_arena *a = cs_thread_arena();
     struct cs_tcache *tc = cs_tcache_get(a);
-    t->cur = tc ? tc : &cs_tcache_none;
+    /* A NOTOUCH arena's objects take no marker: its cache stays off the
+       plain fast paths, which write one. */
+    t->cur = tc && tc->marks ? tc : &cs_tcache_none;
     return tc;
 }
 
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 {
     struct cs_bin *b = &tc->bins[cls];
-    unsigned want = b->batch < b->max ? b->batch : b->max;
+    unsigned max = cs_bin_max(b);
+    unsigned want = b->batch < max ? b->batch : max;
     void *p;
-    if (b->n) {
-        p = b->slots[--b->n];
+    if (b->top != b->base) {
+        p = *--b->top;
     } else {
-        unsigned got = cs_central_remove(tc->arena, cls, b->slots, want ? want : 1);
+        unsigned got = cs_central_remove(tc->arena, cls, b->base, want ? want : 1);
         if (!got)
             return NULL;
-        b->n = (uint16_t)(got - 1);
-        p = b->slots[got - 1];
+        b->top = b->base + got - 1;
+        p = *b->top;
     }
     if (tc->marks)
         *(uintptr_t *)p = 0;
@@ -263,37 +311,60 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 
 void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
 {
+    if (cs_unlikely(!epoch_valid(tc))) {
+        /* Closed by a reset or destroy of its arena; p (already marked free)
+           belongs to the arena's new life: the thread's fresh cache takes it,
+           or the central list. */
+        struct cistern_arena *a = tc->arena;
+        struct cs_tcache *now = cs_tcache_get(a);
+        if (now)
+            cs_tcache_push(now, cls, p);
+        else
+            cs_central_insert_one(a, cs_pagemap_get(p), p);
+        return;
+    }
     struct cs_bin *b = &tc->bins[cls];
     size_t size = cs_classes[cls].size;
     size_t limit = budget();
-    if (b->max < b->cap) {
-        unsigned grow = b->cap - b->max < b->batch ? b->cap - b->max : b->batch;
+    unsigned max = cs_bin_max(b);
+    if (max < b->cap) {
+        unsigned grow = b->cap - max < b->batch ? b->cap - max : b->batch;
         if (tc->potential + grow * size <= limit) {
-            b->max = (uint16_t)(b->max + grow);
+            b->limit += grow;
             tc->potential += grow * size;
-            if (b->n < b->max) {
-                b->slots[b->n++] = p;
+            if (b->top < b->limit) {
+                *b->top++ = p;
                 return;
             }
         }
     }
     /* Hand the oldest batch to the central list (the newest stay warm). */
-    unsigned k = b->n < b->batch ? b->n : b->batch;
+    unsigned n = cs_bin_count(b);
+    unsigned k = n < b->batch ? n : b->batch;
     if (k) {
-        cs_central_insert(tc->arena, cls, b->slots, k);
-        memmove(b->slots, b->slots + k, (b->n - k) * sizeof *b->slots);
-        b->n = (uint16_t)(b->n - k);
+        cs_central_insert(tc->arena, cls, b->base, k);
+        memmove(b->base, b->base + k, (n - k) * sizeof *b->base);
+        b->top -= k;
     }
-    if (tc->potential > limit && b->max > b->batch) {
-        b->max = (uint16_t)(b->max - b->batch);
+    if (tc->potential > limit && cs_bin_max(b) > b->batch) {
+        b->limit -= b->batch;
         tc->potential -= (size_t)b->batch * size;
     }
-    if (b->n < b->max) {
-        b->slots[b->n++] = p;
+    if (b->top < b->limit) {
+        *b->top++ = p;
     } else {
         void *one = p;
         cs_central_insert(tc->arena, cls, &one, 1);
     }
+}
+
+void cs_tcache_push(struct cs_tcache *tc, unsigned cls, void *p)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    if (b->top < b->limit)
+        *b->top++ = p;
+    else
+        cs_tcache_overflow(tc, cls, p);
 }
 
 void cs_tcache_flush_thread(void)
@@ -319,6 +390,9 @@ void cs_thread_exit(void *arg)
             tc_release(tc);
             t->tc[i] = NULL;
         }
+        cs_lock(&reg_lock);
+        thread_unlist(t);
+        cs_unlock(&reg_lock);
     }
     t->cur = &cs_tcache_none;
     t->state = CS_THREAD_EXITING;
@@ -348,6 +422,11 @@ void cs_tcache_fork_child(void)
 {
     struct cs_thread *t = &cs_tls;
     cs_lock_init(&reg_lock);
+    int listed = t->listed;
+    threads = NULL;
+    t->listed = 0;
+    if (listed)
+        thread_list(t);
     struct cs_tcache *tc = registry;
     registry = NULL;
     cs_atomic_store_relaxed(&nlive, 0);
@@ -376,9 +455,15 @@ void cs_tcache_teardown(void)
     cs_lock(&reg_lock);
     registry = recycled = NULL;
     cs_atomic_store_relaxed(&nlive, 0);
+    /* The caches are about to go with the metadata: no thread's fast path
+       may find one again, nor its slow path through the table. */
+    for (struct cs_thread *t = threads; t; t = t->tnext) {
+        t->cur = &cs_tcache_none;
+        memset(t->tc, 0, sizeof t->tc);
+        t->listed = 0;
+    }
+    threads = NULL;
     cs_unlock(&reg_lock);
     cs_atomic_add(&cs_life, 1);
-    /* Every thread's fast paths compare the generation before they look at
-       their caches, which are gone now. */
     cs_atomic_add(&cs_epoch_gen, 1);
 }

@@ -23,33 +23,62 @@ struct cistern_arena;
 
 #define CS_TC_SLOTS 8
 
+/* Objects are kept in [base, top); limit is base plus the bin's current
+   limit, which grows on overflow up to base + cap.  Pointers rather than
+   counts keep a pop or a push to one compare and one update.  A bin with
+   top == base == limit is empty and takes nothing: the state every bin of a
+   cache is put in when its arena is reset or destroyed. */
 struct cs_bin {
-    void **slots;
-    uint16_t n;    /* objects held */
-    uint16_t max;  /* current limit (grows on overflow) */
-    uint16_t cap;  /* storage */
+    void **top;
+    void **limit;
+    void **base;
+    uint16_t cap;   /* storage, in objects */
     uint16_t batch;
+    uint32_t unused;
 };
 
+static inline unsigned cs_bin_count(const volatile struct cs_bin *b)
+{
+    return (unsigned)(b->top - b->base);
+}
+
+static inline unsigned cs_bin_max(const volatile struct cs_bin *b)
+{
+    return (unsigned)(b->limit - b->base);
+}
+
 struct cs_tcache {
-    struct cistern_arena *arena;
+    struct cistern_arena *arena; /* first: free's fast path compares it */
+    uint64_t nmalloc;            /* frees are derived: nmalloc less what lives */
     uintptr_t epoch;             /* arena epoch the contents belong to */
     unsigned marks;              /* the arena is touchable: clear free markers on malloc */
-    uint64_t nmalloc, nfree;
     size_t potential;            /* sum of max * size over bins */
     size_t storage;              /* bytes of this record */
     struct cs_tcache *rnext, *rprev; /* registry of live caches */
     struct cs_bin bins[CS_NCLASSES];
 };
 
+/* Where bin cls sits in a cache record (kept in small spans, so free's fast
+   path finds the bin without scaling the class). */
+static inline size_t cs_bin_offset(unsigned cls)
+{
+    return offsetof(struct cs_tcache, bins) + cls * sizeof(struct cs_bin);
+}
+
+/* The fast paths read only cur (a touchable arena's cache, or the empty
+   cs_tcache_none).  Nothing on them compares generations: a reset or
+   destroy empties the arena's caches in place (cs_tcache_invalidate), and a
+   teardown points every listed thread's cur back at cs_tcache_none. */
 struct cs_thread {
     struct cs_tcache *cur;       /* cache of the current arena; &cs_tcache_none if none */
-    uintptr_t gen;               /* cs_epoch_gen when cur was validated */
+    uintptr_t gen;               /* cs_epoch_gen when the table was last revalidated */
     struct cistern_arena *arena; /* current arena; NULL: the default one */
     unsigned arena_id;           /* its id when chosen: a reused record has another */
     uintptr_t arena_life;        /* cs_life when chosen: teardown frees the record */
     struct cs_tcache *tc[CS_TC_SLOTS];
     uintptr_t life;              /* teardown count when the table was filled */
+    struct cs_thread *tnext, *tprev; /* threads holding caches (for teardown) */
+    int listed;                  /* on that list */
     int state;                   /* CS_THREAD_* */
 };
 
@@ -77,10 +106,16 @@ struct cistern_arena *cs_thread_arena(void);
 struct cs_tcache *cs_tcache_current(void);
 /* Refill bin cls of tc and pop one object: NULL + ENOMEM when none. */
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls);
-/* Bin cls is full: make room (grow or flush a batch), then push p. */
+/* Bin cls is full (or closed): make room (grow or flush a batch), then push p. */
 void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p);
+/* Push freed (and marked) object p of class cls onto tc. */
+void cs_tcache_push(struct cs_tcache *tc, unsigned cls, void *p);
 /* NOTOUCH object p leaves a cache for the program (clears its released bit). */
 void cs_notouch_handed_out(void *p);
+/* Arena a was reset or destroyed: empty every thread's cache of a in place,
+   without touching the objects, so no stale object is handed out and the
+   owners revalidate on their next slow path. */
+void cs_tcache_invalidate(struct cistern_arena *a);
 /* Whether any thread's cache of arena a holds p in bin cls (a slow scan, for
    confirming a suspected double free). */
 int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p);

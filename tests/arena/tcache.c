@@ -237,6 +237,75 @@ START_TEST(own_cache_after_reset)
 }
 END_TEST
 
+/* The worker's cache of the arena is emptied in place by a reset; objects
+   allocated after the reset (by the main thread) and freed by the worker
+   hit that closed cache on the fast path.  Each must land in the worker's
+   fresh cache or the central list, not vanish: the arena ends with nothing
+   allocated, frees equal to allocations, and the worker gets those very
+   objects back. */
+static void step_free_mine(struct worker *w)
+{
+    for (unsigned i = 0; i < w->n; i++)
+        cistern_free(w->p[i]);
+}
+
+static void step_take_back(struct worker *w)
+{
+    for (unsigned i = 0; i < w->n; i++)
+        w->p[i] = worker_alloc_one(w);
+}
+
+static void free_into_closed_cache(int via_thread_arena)
+{
+    static struct worker w;
+    memset(&w, 0, sizeof w);
+    w.arena = ar_create("closed", NULL, 0, 0, 0);
+    w.via_thread_arena = via_thread_arena;
+    worker_start(&w);
+    worker_run(&w, step_fill_cache);
+    cistern_arena_reset(w.arena);
+    const unsigned n = 64;
+    for (unsigned i = 0; i < n; i++)
+        AR_CHECK((w.p[i] = cistern_arena_malloc(w.arena, OBJ)) != NULL);
+    w.n = n;
+    worker_run(&w, step_free_mine);
+    cistern_arena_stats_t st;
+    ck_assert_int_eq(cistern_arena_get_stats(w.arena, &st), 0);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+    ck_assert_uint_eq(st.nmalloc, n);
+    ck_assert_uint_eq(st.nfree, n);
+    /* The worker's next allocations reuse them: no span beyond the first. */
+    static void *freed[64];
+    memcpy(freed, w.p, sizeof freed);
+    worker_run(&w, step_take_back);
+    struct ar_set set;
+    ar_set_init(&set, n);
+    for (unsigned i = 0; i < n; i++)
+        AR_CHECK(ar_set_add(&set, freed[i]));
+    for (unsigned i = 0; i < n; i++)
+        AR_CHECK_MSG(!ar_set_add(&set, w.p[i]), "%p is not one of the freed objects", w.p[i]);
+    ar_set_free(&set);
+    worker_run(&w, step_free_mine);
+    worker_run(&w, step_leave_arena);
+    worker_stop(&w);
+    ck_assert_int_eq(cistern_arena_get_stats(w.arena, &st), 0);
+    ck_assert_uint_eq(st.allocated_bytes, 0);
+    ck_assert_int_eq(cistern_check_heap(), 0);
+    ck_assert_int_eq(cistern_arena_destroy(w.arena), 0);
+}
+
+START_TEST(free_into_cache_closed_by_reset)
+{
+    free_into_closed_cache(0);
+}
+END_TEST
+
+START_TEST(free_into_thread_arena_cache_closed_by_reset)
+{
+    free_into_closed_cache(1);
+}
+END_TEST
+
 static void step_free_first(struct worker *w)
 {
     cistern_free(w->p[0]);
@@ -382,6 +451,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, stale_cache_after_destroy);
     tcase_add_test(tc, stale_thread_arena_cache_after_destroy);
     tcase_add_test(tc, own_cache_after_reset);
+    tcase_add_test(tc, free_into_cache_closed_by_reset);
+    tcase_add_test(tc, free_into_thread_arena_cache_closed_by_reset);
     tcase_add_test(tc, no_tcache_means_no_caching);
     suite_add_tcase(s, tc);
     TCase *rt = tcase_create("routing");

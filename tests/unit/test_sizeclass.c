@@ -93,6 +93,8 @@ START_TEST(span_index_exact)
         memset(&s, 0, sizeof s);
         s.size = ci->size;
         s.recip = ci->recip;
+        s.inv = ci->inv;
+        s.shift = ci->shift;
         s.nobj = ci->nobj;
         s.npages = ci->pages;
         uintptr_t end = (uintptr_t)ci->pages * CS_PAGE;
@@ -107,6 +109,15 @@ START_TEST(span_index_exact)
                 ck_abort_msg("class %u (size %u): offset %lu start=%d, want %d", c, ci->size,
                              (unsigned long)off, !start, start);
         }
+        /* A pointer below the span's start wraps to a huge offset: never a start. */
+        for (uintptr_t back = 1; back <= 4 * (uintptr_t)ci->size; back++)
+            if (cs_span_is_object_start(&s, (uintptr_t)0 - back))
+                ck_abort_msg("class %u (size %u): offset -%lu taken for a start", c, ci->size,
+                             (unsigned long)back);
+        /* And so is one far beyond it (masked pagemap lookups can land here). */
+        for (unsigned k = 1; k < 64; k++)
+            if (cs_span_is_object_start(&s, (uintptr_t)1 << k) && ((uintptr_t)1 << k) >= end)
+                ck_abort_msg("class %u: offset 2^%u taken for a start", c, k);
     }
 }
 END_TEST
