@@ -59,16 +59,28 @@ static void nonempty_unlink(struct cs_central *c, struct cs_span *s)
     s->in_central = 0;
 }
 
-/* Take up to want free objects from span s's bitmap. */
+/* Take up to want free objects from span s's bitmap.  Free objects mostly
+   come in runs (a fresh or reset span is one run): each run is copied out
+   as consecutive addresses, without a bit scan per object. */
 static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
 {
     unsigned got = 0;
+    const size_t size = s->size;
     for (int w = 0; w < CS_SPAN_WORDS && got < want; w++) {
         uint64_t bits = s->freebits[w];
+        if (!bits)
+            continue;
+        const uintptr_t word_base = s->start + (size_t)w * 64 * size;
         while (bits && got < want) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            out[got++] = (void *)(s->start + ((size_t)w * 64 + b) * s->size);
+            uint64_t rest = ~(bits >> b);
+            unsigned run = rest ? (unsigned)__builtin_ctzll(rest) : 64 - b;
+            unsigned k = run < want - got ? run : want - got;
+            uintptr_t p = word_base + (size_t)b * size;
+            for (unsigned i = 0; i < k; i++, p += size)
+                out[got + i] = (void *)p;
+            got += k;
+            bits &= ~((k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1) << b);
         }
         s->freebits[w] = bits;
     }

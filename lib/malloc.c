@@ -403,18 +403,25 @@ CS_EXPORT size_t cistern_usable_size(const void *p)
     return cs_usable_size(p, "cistern_usable_size");
 }
 
-CS_EXPORT void *cistern_arena_malloc(cistern_arena_t *a, size_t size)
+static CS_NOINLINE void *arena_malloc_slow(cistern_arena_t *a, size_t size)
 {
-    /* A cache exists only for a live arena's current epoch, so a hit needs
-       no further check. */
-    void *p = a ? cs_arena_malloc_fast(a, size) : NULL;
-    if (cs_likely(p != NULL))
-        return p;
     if (cs_arena_check(a, "cistern_arena_malloc")) {
         errno = EINVAL;
         return NULL;
     }
     return cs_alloc(a, size);
+}
+
+CS_EXPORT void *cistern_arena_malloc(cistern_arena_t *a, size_t size)
+{
+    /* A cache exists only for a live arena's current epoch (a reset or
+       destroy empties it in place), so a hit needs no further check. */
+    if (cs_likely(a != NULL)) {
+        void *p = cs_arena_malloc_fast(a, size);
+        if (cs_likely(p != NULL))
+            return p;
+    }
+    return arena_malloc_slow(a, size);
 }
 
 CS_EXPORT void *cistern_arena_calloc(cistern_arena_t *a, size_t n, size_t size)

@@ -23,7 +23,7 @@
 
 void *cs_malloc_slow(size_t n);
 /* A NOTOUCH object leaves a cache: clear its released bit. */
-void cs_notouch_handed_out(void *p);
+void *cs_notouch_handed_out(void *p);
 void cs_free_slow(void *p);
 
 /* Allocation in arena a (any size); NULL + errno. */
@@ -38,16 +38,6 @@ void *cs_realloc(struct cistern_arena *a, void *p, size_t n);
 size_t cs_usable_size(const void *p, const char *call);
 /* The arena the calling thread allocates from. */
 struct cistern_arena *cs_current_arena(void);
-
-/* Pop from bin cls of tc; NULL when it is empty (or closed). */
-CS_INLINE void *cs_bin_pop(struct cs_bin *b)
-{
-    void **top = b->top;
-    if (cs_unlikely(top == b->base))
-        return NULL;
-    b->top = --top;
-    return *top;
-}
 
 CS_INLINE void *cs_malloc_fast(size_t n)
 {
@@ -80,13 +70,15 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
     if (cs_likely(n <= CS_SMALL_MAX)) {
         struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
         if (cs_likely(tc != NULL && tc->arena == a)) {
-            void *p = cs_bin_pop(&tc->bins[cs_size_class(n)]);
-            if (cs_likely(p != NULL)) {
-                if (cs_likely(tc->marks))
-                    *(uintptr_t *)p = 0;
-                else
-                    cs_notouch_handed_out(p);
+            struct cs_bin *b = &tc->bins[cs_size_class(n)];
+            void **top = b->top;
+            if (cs_likely(top != b->base)) {
+                void *p = *--top;
+                b->top = top;
                 tc->nmalloc++;
+                if (cs_unlikely(!tc->marks))
+                    return cs_notouch_handed_out(p); /* a tail call: no frame here */
+                *(uintptr_t *)p = 0;
                 return p;
             }
         }

@@ -39,6 +39,24 @@ static struct cs_span **list_of(struct cs_heap *h, struct cs_span *s)
     return s->npages <= CS_HEAP_LISTS ? &fs->bylen[s->npages] : &fs->big;
 }
 
+static struct cs_freeset *set_of(struct cs_heap *h, struct cs_span *s)
+{
+    return h->slot[s->region->slot].free;
+}
+
+/* Keep fs->nonempty in step with the list s just joined or left. */
+static void note_list(struct cs_freeset *fs, const struct cs_span *s)
+{
+    size_t len = s->npages;
+    if (len > CS_HEAP_LISTS)
+        return;
+    uint64_t bit = (uint64_t)1 << (len % 64);
+    if (fs->bylen[len])
+        fs->nonempty[len / 64] |= bit;
+    else
+        fs->nonempty[len / 64] &= ~bit;
+}
+
 static void list_push(struct cs_span **head, struct cs_span *s)
 {
     s->prev = NULL;
@@ -101,18 +119,26 @@ static size_t span_committed(const struct cs_span *s)
     return bits_count(s->region, page_of(s->region, s->start), s->npages);
 }
 
+/* Free lists: s->ncommitted is already exact. */
+static void free_insert_counted(struct cs_heap *h, struct cs_span *s)
+{
+    list_push(list_of(h, s), s);
+    note_list(set_of(h, s), s);
+    cs_counter_add(&h->pages_free, (intptr_t)(s->npages));
+    cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
+}
+
 /* Free lists: a span's committed count is read off the bitmap on insert. */
 static void free_insert(struct cs_heap *h, struct cs_span *s)
 {
     s->ncommitted = span_committed(s);
-    list_push(list_of(h, s), s);
-    cs_counter_add(&h->pages_free, (intptr_t)(s->npages));
-    cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
+    free_insert_counted(h, s);
 }
 
 static void free_remove(struct cs_heap *h, struct cs_span *s)
 {
     list_unlink(list_of(h, s), s);
+    note_list(set_of(h, s), s);
     cs_counter_add(&h->pages_free, -(intptr_t)(s->npages));
     cs_counter_add(&h->pages_free_committed, -(intptr_t)(s->ncommitted));
 }
@@ -280,9 +306,11 @@ int cs_heap_chain_remove(struct cs_heap *h, struct cistern_sysalloc *s)
 
 static struct cs_span *find_in_set(struct cs_freeset *fs, size_t n)
 {
-    for (size_t len = n; len <= CS_HEAP_LISTS; len++)
-        if (fs->bylen[len])
-            return fs->bylen[len];
+    for (size_t len = n; len <= CS_HEAP_LISTS; len = (len | 63) + 1) {
+        uint64_t bits = fs->nonempty[len / 64] & (~(uint64_t)0 << (len % 64));
+        if (bits)
+            return fs->bylen[(len & ~(size_t)63) + (size_t)__builtin_ctzll(bits)];
+    }
     struct cs_span *best = NULL;
     for (struct cs_span *s = fs->big; s; s = s->next)
         if (s->npages >= n && (!best || s->npages < best->npages ||
@@ -363,9 +391,13 @@ static int split_front(struct cs_heap *h, struct cs_span *s, size_t pages)
     f->npages = pages;
     s->start += pages * CS_PAGE;
     s->npages -= pages;
+    /* Count the smaller part only: a span carved off a big free run must
+       not cost a walk over the whole run's bitmap. */
+    f->ncommitted = span_committed(f);
+    s->ncommitted -= f->ncommitted;
     map_ends(f, f);
     cs_pagemap_set(s->start, s);
-    free_insert(h, f);
+    free_insert_counted(h, f);
     return 0;
 }
 
@@ -378,9 +410,13 @@ static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
     b->start = s->start + keep * CS_PAGE;
     b->npages = s->npages - keep;
     s->npages = keep;
+    /* As in split_front: count the kept part, derive the rest. */
+    size_t kept = span_committed(s);
+    b->ncommitted = s->ncommitted - kept;
+    s->ncommitted = kept;
     map_ends(b, b);
     cs_pagemap_set(cs_span_end(s) - CS_PAGE, s);
-    free_insert(h, b);
+    free_insert_counted(h, b);
     return 0;
 }
 
@@ -534,10 +570,13 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
         cs_counter_add(&h->pages_free, (intptr_t)(s->npages)); /* drop_free_region takes it off again */
         cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
         list_push(list_of(h, s), s);
+        note_list(set_of(h, s), s);
         drop_free_region(h, s);
         return;
     }
-    free_insert(h, s);
+    /* An in-use span is wholly committed and coalesce adds its neighbours'
+       exact counts: no recount over what may be a long free run. */
+    free_insert_counted(h, s);
 }
 
 /* Free pages kept committed beyond a limit do not wait for the decay: free
@@ -743,6 +782,7 @@ static void drop_all_spans(struct cs_heap *h)
             }
             *head = NULL;
         }
+        memset(fs->nonempty, 0, sizeof fs->nonempty);
     }
     cs_atomic_store_relaxed(&h->pages_inuse, 0);
     cs_atomic_store_relaxed(&h->pages_free, 0);
@@ -859,6 +899,9 @@ int cs_heap_check(struct cs_heap *h)
         struct cs_freeset *fs = h->slot[i].free;
         if (!fs)
             continue;
+        for (int len = 1; len <= CS_HEAP_LISTS && !err; len++)
+            if (!(fs->nonempty[len / 64] >> (len % 64) & 1) != !fs->bylen[len])
+                err = check_fail("list marks disagree with the lists", fs->bylen[len]);
         for (int len = 0; len <= CS_HEAP_LISTS && !err; len++) {
             for (struct cs_span *s = len ? fs->bylen[len] : fs->big; s && !err; s = s->next) {
                 free_pages += s->npages;

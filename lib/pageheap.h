@@ -31,6 +31,9 @@ struct cs_region;
 struct cs_freeset {
     struct cs_span *bylen[CS_HEAP_LISTS + 1]; /* index: length in pages */
     struct cs_span *big;                      /* longer runs */
+    /* Bit len set: bylen[len] is not empty (bit 0 unused), so a search for
+       a run finds the shortest list that fits without walking the others. */
+    uint64_t nonempty[(CS_HEAP_LISTS + 64) / 64];
 };
 
 struct cs_heap_slot {

@@ -57,7 +57,7 @@ static void add_class(unsigned c, size_t size)
     if (ci->nobj > CS_SPAN_MAX_OBJS)
         ci->nobj = CS_SPAN_MAX_OBJS;
     /* Move about 32 KiB per batch: one lock round trip buys many objects. */
-    ci->batch = clamp(32768 / size, 2, 32);
+    ci->batch = clamp(32768 / size, 2, 64);
     /* A thread keeps up to ~64 KiB per class, and at least two batches. */
     ci->cap = clamp(65536 / size, 2 * ci->batch < 128 ? 2 * ci->batch : 128, 128);
     ci->recip = (((uint64_t)1 << CS_RECIP_SHIFT) + size - 1) / size;

@@ -241,9 +241,10 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     return tc;
 }
 
-CS_NOINLINE void cs_notouch_handed_out(void *p)
+CS_NOINLINE void *cs_notouch_handed_out(void *p)
 {
     cs_span_reuse_object(cs_pagemap_get(p), p);
+    return p;
 }
 
 int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)

@@ -111,7 +111,7 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p);
 /* Push freed (and marked) object p of class cls onto tc. */
 void cs_tcache_push(struct cs_tcache *tc, unsigned cls, void *p);
 /* NOTOUCH object p leaves a cache for the program (clears its released bit). */
-void cs_notouch_handed_out(void *p);
+void *cs_notouch_handed_out(void *p);
 /* Arena a was reset or destroyed: empty every thread's cache of a in place,
    without touching the objects, so no stale object is handed out and the
    owners revalidate on their next slow path. */
