@@ -88,6 +88,24 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
     return got;
 }
 
+/* Central lock held: the first span with free objects, fetching a new span
+   from the heap (with the lock dropped) when there is none; NULL when the
+   heap has no memory. */
+static struct cs_span *first_nonempty(struct cistern_arena *a, struct cs_central *c, unsigned cls)
+{
+    while (!c->nonempty) {
+        cs_unlock(&c->lock);
+        const struct cs_class_info *ci = &cs_classes[cls];
+        struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
+        cs_lock(&c->lock);
+        if (!s)
+            return NULL;
+        c->nspans++;
+        nonempty_push(c, s);
+    }
+    return c->nonempty;
+}
+
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want)
 {
     struct cs_central *c = &a->central[cls];
@@ -100,19 +118,9 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
         got = cached = n;
     }
     while (got < want) {
-        struct cs_span *s = c->nonempty;
-        if (!s) {
-            /* Fetch a new span with the lock dropped (heap lock comes next). */
-            cs_unlock(&c->lock);
-            const struct cs_class_info *ci = &cs_classes[cls];
-            s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
-            cs_lock(&c->lock);
-            if (!s)
-                break;
-            c->nspans++;
-            nonempty_push(c, s);
-            continue;
-        }
+        struct cs_span *s = first_nonempty(a, c, cls);
+        if (!s)
+            break;
         got += take_from_span(s, out + got, want - got);
         if (s->nfree == 0)
             nonempty_unlink(c, s);
@@ -121,6 +129,55 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
     cs_unlock(&c->lock);
     if (!got)
         errno = ENOMEM;
+    return got;
+}
+
+/* The first run of free objects in s: its first index, and its length (0
+   when s has no free object). */
+static unsigned first_run(const struct cs_span *s, unsigned *first)
+{
+    int w = 0;
+    while (w < CS_SPAN_WORDS && !s->freebits[w])
+        w++;
+    if (w == CS_SPAN_WORDS)
+        return 0;
+    unsigned b = (unsigned)__builtin_ctzll(s->freebits[w]);
+    *first = (unsigned)w * 64 + b;
+    unsigned len = 0;
+    for (uint64_t bits = s->freebits[w] >> b; w < CS_SPAN_WORDS; bits = s->freebits[++w]) {
+        uint64_t zeros = ~bits; /* the b bits shifted in at the top count as taken */
+        unsigned ones = zeros ? (unsigned)__builtin_ctzll(zeros) : 64;
+        len += ones;
+        if (ones < 64 - b || w + 1 == CS_SPAN_WORDS)
+            break;
+        b = 0;
+    }
+    return len;
+}
+
+unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned want, uintptr_t *start)
+{
+    struct cs_central *c = &a->central[cls];
+    unsigned got = 0;
+    cs_lock(&c->lock);
+    /* Objects parked by other threads go first (through cs_central_remove):
+       they keep spans from filling up with stragglers. */
+    struct cs_span *s = c->xfer_n ? NULL : first_nonempty(a, c, cls);
+    unsigned first = 0, len = s ? first_run(s, &first) : 0;
+    if (len >= CS_MIN_RUN || (s && len == s->nfree)) {
+        got = len < want ? len : want;
+        for (unsigned i = first, end = first + got; i < end;) {
+            unsigned b = i % 64, k = 64 - b < end - i ? 64 - b : end - i;
+            s->freebits[i / 64] &= ~((k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1) << b);
+            i += k;
+        }
+        s->nfree -= got;
+        if (s->nfree == 0)
+            nonempty_unlink(c, s);
+        cs_counter_add(&c->out_objects, (intptr_t)got);
+        *start = s->start + (uintptr_t)first * s->size;
+    }
+    cs_unlock(&c->lock);
     return got;
 }
 

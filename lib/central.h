@@ -32,6 +32,13 @@ void cs_central_init(struct cs_central *c, unsigned cls);
 /* Take up to want objects of the class: the count taken (0: out of memory,
    errno ENOMEM). */
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want);
+/* Shortest run cs_central_remove_run hands out (unless it is all a span has). */
+#define CS_MIN_RUN 8
+/* Take up to want consecutive free objects of the class (the first run of
+   the first span with free objects, a fresh span if need be): the count
+   taken, the first at *start; 0 when the transfer cache holds objects or
+   the first run is short (use cs_central_remove), or on ENOMEM. */
+unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned want, uintptr_t *start);
 /* Give back n objects of the class (each from this arena). */
 void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs, unsigned n);
 /* Give back n objects straight to their spans (a thread going away: no one

@@ -98,7 +98,7 @@ static void count_tcache(struct cs_tcache *tc, void *ctx)
     /* Another thread's bins, read without stopping it (as the stats do). */
     const volatile struct cs_tcache *v = tc;
     for (unsigned c = 1; c < CS_NCLASSES; c++)
-        t->counts[c] += cs_bin_count(&v->bins[c]);
+        t->counts[c] += cs_tcache_count(v, c);
 }
 
 /* Free objects of each class held above the spans: in the thread caches and

@@ -51,11 +51,8 @@ CS_INLINE void *cs_malloc_fast(size_t n)
     /* cur is never a NOTOUCH arena's cache (cs_tcache_current), so the
        object may take the store that clears a stale free marker. */
     struct cs_tcache *tc = cs_tls.cur;
-    struct cs_bin *b = &tc->bins[cls];
-    void **top = b->top;
-    if (cs_likely(top != b->base)) {
-        void *p = *--top;
-        b->top = top;
+    void *p;
+    if (cs_likely(cs_tcache_take(tc, cls, &p))) {
         *(uintptr_t *)p = 0;
         tc->nmalloc++;
         return p;
@@ -70,11 +67,8 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
     if (cs_likely(n <= CS_SMALL_MAX)) {
         struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
         if (cs_likely(tc != NULL && tc->arena == a)) {
-            struct cs_bin *b = &tc->bins[cs_size_class(n)];
-            void **top = b->top;
-            if (cs_likely(top != b->base)) {
-                void *p = *--top;
-                b->top = top;
+            void *p;
+            if (cs_likely(cs_tcache_take(tc, cs_size_class(n), &p))) {
                 tc->nmalloc++;
                 if (cs_unlikely(!tc->marks))
                     return cs_notouch_handed_out(p); /* a tail call: no frame here */

@@ -40,7 +40,7 @@ static void sum_tcache(struct cs_tcache *tc, void *ctx)
     const volatile struct cs_tcache *v = tc;
     t->nmalloc += v->nmalloc;
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
-        size_t n = cs_bin_count(&v->bins[c]);
+        size_t n = cs_tcache_count(v, c);
         t->cached_objects += n;
         t->cached_bytes += n * cs_classes[c].size;
     }
@@ -245,9 +245,13 @@ static void mark_tcache(struct cs_tcache *tc, void *ctx)
     struct walk *w = ctx;
     if (tc->arena != w->a || tc->epoch != cs_atomic_load_relaxed(&w->a->epoch))
         return;
-    for (unsigned c = 1; c < CS_NCLASSES; c++)
-        for (void **q = tc->bins[c].base; q < tc->bins[c].top; q++)
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        const struct cs_bin *b = &tc->bins[c];
+        for (void **q = b->base; q < b->top; q++)
             mark_object(*q, w->set);
+        for (char *p = tc->runs[c].next; p != tc->runs[c].end; p += b->size)
+            mark_object(p, w->set);
+    }
 }
 
 /* Cached objects look free in their spans while the walk runs. */

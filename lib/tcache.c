@@ -72,6 +72,8 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
         struct cs_bin *b = &tc->bins[c];
         b->base = b->top = store;
         store += ci->cap;
+        tc->runs[c].next = tc->runs[c].end = NULL;
+        b->size = ci->size;
         b->cap = (uint16_t)ci->cap;
         b->batch = (uint16_t)(ci->batch < ci->cap ? ci->batch : ci->cap);
         b->limit = b->base + b->batch;
@@ -108,6 +110,22 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     return tc;
 }
 
+/* The objects of b's run go back to their span, a chunk at a time. */
+static void return_run(struct cistern_arena *a, unsigned cls, const struct cs_run *r, size_t size)
+{
+    void *chunk[64];
+    unsigned n = 0;
+    for (char *p = r->next; p != r->end; p += size) {
+        chunk[n++] = p;
+        if (n == 64) {
+            cs_central_return(a, cls, chunk, n);
+            n = 0;
+        }
+    }
+    if (n)
+        cs_central_return(a, cls, chunk, n);
+}
+
 /* Hand the cached objects back to their spans (only while the arena's epoch
    holds): the cache is going away or being emptied on purpose. */
 static void tc_flush(struct cs_tcache *tc)
@@ -115,8 +133,11 @@ static void tc_flush(struct cs_tcache *tc)
     int valid = epoch_valid(tc);
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         struct cs_bin *b = &tc->bins[c];
+        if (valid)
+            return_run(tc->arena, c, &tc->runs[c], b->size);
+        tc->runs[c].next = tc->runs[c].end = NULL;
         if (b->top != b->base && valid)
-            cs_central_return(tc->arena, c, b->base, cs_bin_count(b));
+            cs_central_return(tc->arena, c, b->base, (unsigned)(b->top - b->base));
         b->top = b->base;
     }
 }
@@ -124,8 +145,11 @@ static void tc_flush(struct cs_tcache *tc)
 /* Every bin empty and closed: pops and pushes both miss. */
 static void tc_close(struct cs_tcache *tc)
 {
-    for (unsigned c = 1; c < CS_NCLASSES; c++)
-        tc->bins[c].top = tc->bins[c].limit = tc->bins[c].base;
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        struct cs_bin *b = &tc->bins[c];
+        b->top = b->limit = b->base;
+        tc->runs[c].next = tc->runs[c].end = NULL;
+    }
 }
 
 void cs_tcache_invalidate(struct cistern_arena *a)
@@ -257,6 +281,9 @@ int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)
         const struct cs_bin *b = &tc->bins[cls];
         for (void **q = b->base; q < b->top && !found; q++)
             found = *q == p;
+        const struct cs_run *r = &tc->runs[cls];
+        found = found || ((const char *)p >= r->next && (const char *)p < r->end &&
+                          (size_t)((const char *)p - r->next) % b->size == 0);
     }
     cs_unlock(&reg_lock);
     return found;
@@ -294,10 +321,17 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     unsigned max = cs_bin_max(b);
     unsigned want = b->batch < max ? b->batch : max;
     void *p;
-    if (b->top != b->base) {
-        p = *--b->top;
+    uintptr_t first;
+    unsigned got;
+    if (cs_tcache_take(tc, cls, &p)) {
+        /* (the fast path missed for another reason) */
+    } else if (want && (got = cs_central_remove_run(tc->arena, cls, max, &first)) != 0) {
+        /* A run of up to a full bin's worth, handed out from its first object. */
+        p = (void *)first;
+        tc->runs[cls].next = (char *)first + b->size;
+        tc->runs[cls].end = (char *)first + (size_t)got * b->size;
     } else {
-        unsigned got = cs_central_remove(tc->arena, cls, b->base, want ? want : 1);
+        got = cs_central_remove(tc->arena, cls, b->base, want ? want : 1);
         if (!got)
             return NULL;
         b->top = b->base + got - 1;
@@ -340,7 +374,7 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
         }
     }
     /* Hand the oldest batch to the central list (the newest stay warm). */
-    unsigned n = cs_bin_count(b);
+    unsigned n = (unsigned)(b->top - b->base);
     unsigned k = n < b->batch ? n : b->batch;
     if (k) {
         cs_central_insert(tc->arena, cls, b->base, k);

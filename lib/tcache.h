@@ -32,14 +32,24 @@ struct cs_bin {
     void **top;
     void **limit;
     void **base;
+    uint32_t size;  /* object size of the class */
     uint16_t cap;   /* storage, in objects */
     uint16_t batch;
-    uint32_t unused;
 };
 
-static inline unsigned cs_bin_count(const volatile struct cs_bin *b)
+/* Behind a bin's array, [next, end) is a run of consecutive free objects
+   taken from a span in one piece (a fresh or reset span is one run): a pop
+   that finds the array empty bumps next by the object size, so filling a
+   cache from such a span costs nothing per object.  Kept apart from the
+   bins so that a bin stays one half of a cache line. */
+struct cs_run {
+    char *next;
+    char *end;
+};
+
+static inline unsigned cs_run_count(const volatile struct cs_run *r, const volatile struct cs_bin *b)
 {
-    return (unsigned)(b->top - b->base);
+    return r->end != r->next ? (unsigned)((size_t)(r->end - r->next) / b->size) : 0;
 }
 
 static inline unsigned cs_bin_max(const volatile struct cs_bin *b)
@@ -56,7 +66,37 @@ struct cs_tcache {
     size_t storage;              /* bytes of this record */
     struct cs_tcache *rnext, *rprev; /* registry of live caches */
     struct cs_bin bins[CS_NCLASSES];
+    struct cs_run runs[CS_NCLASSES];
 };
+
+/* Objects cached in class cls of tc: the bin's array and its run. */
+static inline unsigned cs_tcache_count(const volatile struct cs_tcache *tc, unsigned cls)
+{
+    const volatile struct cs_bin *b = &tc->bins[cls];
+    return (unsigned)(b->top - b->base) + cs_run_count(&tc->runs[cls], b);
+}
+
+/* Take an object of class cls from tc: the array first, else the run.
+   Returns 0 when both are empty. */
+static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
+                                                                void **out)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    void **top = b->top;
+    if (__builtin_expect(top != b->base, 1)) {
+        b->top = --top;
+        *out = *top;
+        return 1;
+    }
+    struct cs_run *r = &tc->runs[cls];
+    char *p = r->next;
+    if (__builtin_expect(p != r->end, 1)) {
+        r->next = p + b->size;
+        *out = p;
+        return 1;
+    }
+    return 0;
+}
 
 /* Where bin cls sits in a cache record (kept in small spans, so free's fast
    path finds the bin without scaling the class). */

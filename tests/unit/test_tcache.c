@@ -57,13 +57,17 @@ START_TEST(refill_overflow_one_class)
     struct cs_bin *b = &tc->bins[cls];
     ck_assert_uint_eq(b->cap, ci->cap);
     ck_assert_uint_eq(cs_bin_max(b), ci->batch);
-    ck_assert_uint_eq(cs_bin_count(b), ci->batch - 1);
-    ck_assert_uint_eq(c->out_objects, ci->batch);
+    /* The first refill finds a fresh span: it takes a run of up to the
+       bin's limit in one piece, with no per-object copy. */
+    unsigned run = ci->batch < ci->nobj ? ci->batch : ci->nobj;
+    ck_assert_uint_eq(cs_tcache_count(tc, cls), run - 1);
+    ck_assert_uint_eq(tc->runs[cls].end - tc->runs[cls].next, (ptrdiff_t)((run - 1) * ci->size));
+    ck_assert_uint_eq(c->out_objects, run);
 
     for (int i = 1; i < N; i++) {
         p[i] = cistern_malloc(64);
         ck_assert_ptr_nonnull(p[i]);
-        ck_assert_uint_eq(c->out_objects, (size_t)i + 1 + cs_bin_count(b) + c->xfer_n);
+        ck_assert_uint_eq(c->out_objects, (size_t)i + 1 + cs_tcache_count(tc, cls) + c->xfer_n);
     }
     assert_distinct(p, N);
     for (int i = 0; i < N; i++)
@@ -74,12 +78,13 @@ START_TEST(refill_overflow_one_class)
         cistern_free(p[i]);
         ck_assert_uint_ge(cs_bin_max(b), last_max);
         ck_assert_uint_le(cs_bin_max(b), b->cap);
-        ck_assert_uint_le(cs_bin_count(b), cs_bin_max(b));
+        ck_assert_uint_le(b->top - b->base, cs_bin_max(b));
+        ck_assert_uint_le(cs_run_count(&tc->runs[cls], b), cs_bin_max(b));
         last_max = cs_bin_max(b);
-        ck_assert_uint_eq(c->out_objects, (size_t)(N - 1 - i) + cs_bin_count(b) + c->xfer_n);
+        ck_assert_uint_eq(c->out_objects, (size_t)(N - 1 - i) + cs_tcache_count(tc, cls) + c->xfer_n);
     }
     ck_assert_uint_eq(cs_bin_max(b), ci->cap);
-    ck_assert_uint_gt(cs_bin_count(b), ci->batch);
+    ck_assert_uint_gt(cs_tcache_count(tc, cls), ci->batch);
     ck_assert_uint_eq(tc->nmalloc, N);
     /* Frees are derived from what lives: all N of them show. */
     cistern_arena_stats_t st;
@@ -89,7 +94,7 @@ START_TEST(refill_overflow_one_class)
 
     /* Flushing the thread and draining the transfer cache empties the class. */
     cs_tcache_flush_thread();
-    ck_assert_uint_eq(cs_bin_count(b), 0);
+    ck_assert_uint_eq(cs_tcache_count(tc, cls), 0);
     cs_central_drain(cs_default_arena, cls);
     ck_assert_uint_eq(c->out_objects, 0);
     ck_assert_uint_eq(c->nspans, 0);
@@ -118,7 +123,7 @@ START_TEST(cache_bytes_within_cap)
         if (!tc)
             continue;
         for (unsigned c = 1; c < CS_NCLASSES; c++)
-            cached += (size_t)cs_bin_count(&tc->bins[c]) * cs_classes[c].size;
+            cached += (size_t)cs_tcache_count(tc, c) * cs_classes[c].size;
     }
     ck_assert_msg(cached <= limit, "one thread caches %zu bytes with tcache_max_bytes=%ld", cached,
                   cap);
@@ -207,13 +212,13 @@ static void *epoch_thread(void *arg)
         old_ptrs[i] = cistern_malloc(64);
     for (int i = 0; i < OLD; i++)
         cistern_free(old_ptrs[i]); /* most stay in this thread's cache */
-    bin_before = cs_tls.cur ? cs_bin_count(&cs_tls.cur->bins[cls]) : 0;
+    bin_before = cs_tls.cur ? cs_tcache_count(cs_tls.cur, cls) : 0;
     pthread_barrier_wait(&bar);    /* main resets the arena now */
     pthread_barrier_wait(&bar);
     for (int i = 0; i < NEW; i++)
         new_ptrs[i] = cistern_malloc(64);
     out_after = arena_x->central[cls].out_objects;
-    bin_after = cs_tls.cur ? cs_bin_count(&cs_tls.cur->bins[cls]) : 0;
+    bin_after = cs_tls.cur ? cs_tcache_count(cs_tls.cur, cls) : 0;
     cistern_arena_get_stats(arena_x, &stats_after);
     pthread_barrier_wait(&bar);    /* main checks while this thread lives */
     pthread_barrier_wait(&bar);
