@@ -19,6 +19,18 @@ void *cs_meta_alloc(size_t size);
 void cs_meta_free(void *p, size_t size);
 /* Bytes of OS memory the metadata allocator holds. */
 size_t cs_meta_mapped_bytes(void);
+/* The size of the block cs_meta_alloc(size) hands out (what it costs). */
+size_t cs_meta_block_size(size_t size);
+
+struct cs_meta_stats {
+    size_t mapped;      /* bytes of OS mappings held */
+    size_t in_use;      /* bytes of chunk blocks handed out and not freed
+                           (block sizes; direct mappings count in mapped only) */
+    size_t free_dirty;  /* bytes of free blocks that may still be resident
+                           (freed big blocks gave their whole pages back) */
+};
+/* A snapshot of the counters (no lock: each figure is exact on its own). */
+void cs_meta_get_stats(struct cs_meta_stats *out);
 /* Unmap everything (teardown only: no metadata may be used afterwards). */
 void cs_meta_release_all(void);
 

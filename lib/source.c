@@ -6,6 +6,7 @@
 #include "source.h"
 #include "export.h"
 #include "meta.h"
+#include "release.h"
 #include "tool.h"
 
 #include <string.h>
@@ -178,8 +179,10 @@ size_t cs_source_decommit(struct cistern_sysalloc *s, uintptr_t base, size_t len
 int cs_source_commit(struct cistern_sysalloc *s, uintptr_t base, size_t len, size_t newly)
 {
     int err = s->ops.commit ? s->ops.commit(s->ctx, (void *)base, len) : 0;
-    if (err == 0)
+    if (err == 0) {
         cs_source_count(&s->committed, (intptr_t)newly);
+        cs_release_committed((size_t)cs_atomic_load_relaxed(&s->committed));
+    }
     return err;
 }
 

@@ -29,10 +29,17 @@ cs_atomic_t cs_life;
    small to hold a batch per busy class only adds lock round trips. */
 #define TC_MIN_BUDGET ((size_t)256 << 10)
 
+/* Records of exited threads kept ready for new ones: at least this many,
+   and no more than there are live caches, so threads that come and go reuse
+   a few warm records while the records of a burst of threads that has
+   ended go back to the metadata allocator, which returns their pages. */
+#define TC_RECYCLE_MIN 8
+
 static cs_lock_t reg_lock = CS_LOCK_INIT;
 static struct cs_tcache *registry;  /* live caches */
 static struct cs_tcache *recycled;  /* records kept for new caches (linked by rnext) */
 static struct cs_thread *threads;   /* threads that may hold caches (cs_thread.listed) */
+static size_t nrecycled;
 static cs_atomic_t nlive;
 
 static size_t record_size(void)
@@ -60,8 +67,10 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     size_t size = record_size();
     cs_lock(&reg_lock);
     struct cs_tcache *tc = recycled;
-    if (tc)
+    if (tc) {
         recycled = tc->rnext;
+        nrecycled--;
+    }
     cs_unlock(&reg_lock);
     if (!tc && !(tc = cs_meta_alloc(size)))
         return NULL;
@@ -201,7 +210,25 @@ static void tc_release(struct cs_tcache *tc)
     cs_counter_add(&nlive, -1);
     tc->rnext = recycled;
     recycled = tc;
+    nrecycled++;
+    /* Keep no more records than caches live (at least TC_RECYCLE_MIN). */
+    size_t keep = (size_t)cs_atomic_load_relaxed(&nlive);
+    if (keep < TC_RECYCLE_MIN)
+        keep = TC_RECYCLE_MIN;
+    struct cs_tcache *excess = NULL;
+    while (nrecycled > keep) {
+        struct cs_tcache *x = recycled;
+        recycled = x->rnext;
+        nrecycled--;
+        x->rnext = excess;
+        excess = x;
+    }
     cs_unlock(&reg_lock);
+    while (excess) {
+        struct cs_tcache *next = excess->rnext;
+        cs_meta_free(excess, excess->storage);
+        excess = next;
+    }
 }
 
 /* The epoch generation moved: empty every cache whose arena was reset or
@@ -480,6 +507,7 @@ void cs_tcache_fork_child(void)
         } else {
             tc->rnext = recycled;
             recycled = tc;
+            nrecycled++;
         }
         tc = next;
     }
@@ -489,6 +517,7 @@ void cs_tcache_teardown(void)
 {
     cs_lock(&reg_lock);
     registry = recycled = NULL;
+    nrecycled = 0;
     cs_atomic_store_relaxed(&nlive, 0);
     /* The caches are about to go with the metadata: no thread's fast path
        may find one again, nor its slow path through the table. */

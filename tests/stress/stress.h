@@ -112,11 +112,13 @@ static inline long long stress_live_delta(const cistern_arena_stats_t *a,
     return (long long)(b->nmalloc - a->nmalloc) - (long long)(b->nfree - a->nfree);
 }
 
-/* Free a large block once, so that what cistern starts on its first
-   release of pages (its background thread, whose creation may allocate)
-   exists before a baseline is taken. */
+/* Commit and free a large block, then allocate once more, so that what
+   cistern starts once a megabyte is committed (its background thread, whose
+   creation may allocate: the next allocation slow path starts it) exists
+   before a baseline is taken.  Large blocks, as they always take that path. */
 static inline void stress_settle(void)
 {
+    T_FREE(T_MALLOC((size_t)1 << 20));
     T_FREE(T_MALLOC((size_t)1 << 20));
 }
 

@@ -14,7 +14,9 @@ UNIT_TESTS = \
 	tests/unit/test_pageheap \
 	tests/unit/test_central \
 	tests/unit/test_tcache \
-	tests/unit/test_malloc
+	tests/unit/test_malloc \
+	tests/unit/test_meta \
+	tests/unit/test_threads
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
@@ -42,3 +44,11 @@ tests_unit_test_tcache_LDADD = lib/libcistern_core.la $(TEST_LIBS)
 tests_unit_test_malloc_SOURCES = tests/unit/test_malloc.c $(UNIT_FAKE)
 tests_unit_test_malloc_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_unit_test_malloc_LDADD = lib/libcistern_core.la $(TEST_LIBS)
+
+tests_unit_test_meta_SOURCES = tests/unit/test_meta.c tests/unit/unit.h
+tests_unit_test_meta_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_meta_LDADD = lib/libcistern_core.la $(TEST_LIBS)
+
+tests_unit_test_threads_SOURCES = tests/unit/test_threads.c tests/unit/unit.h
+tests_unit_test_threads_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_unit_test_threads_LDADD = lib/libcistern_core.la $(TEST_LIBS)
