@@ -197,6 +197,10 @@ static void free_small(struct cs_span *s, void *p, const char *call)
     }
     struct cs_tcache *tc = cs_tcache_get(s->arena);
     if (tc) {
+        /* A thread that frees before it ever allocates has no current cache
+           yet: take this one, so its next frees stay on the fast path. */
+        if (cs_tls.cur == &cs_tcache_none && tc->marks && s->arena == cs_current_arena())
+            cs_tls.cur = tc;
         cs_tcache_push(tc, s->cls, p);
         return;
     }

@@ -28,6 +28,8 @@ cs_atomic_t cs_life;
 /* A thread's share of the global cap never drops below this: a cache too
    small to hold a batch per busy class only adds lock round trips. */
 #define TC_MIN_BUDGET ((size_t)256 << 10)
+/* Overflows past a batch before a bin gives a batch of its limit back. */
+#define TC_MAX_OVERAGES 3
 
 /* Records of exited threads kept ready for new ones: at least this many,
    and no more than there are live caches, so threads that come and go reuse
@@ -85,8 +87,12 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
         b->size = ci->size;
         b->cap = (uint16_t)ci->cap;
         b->batch = (uint16_t)(ci->batch < ci->cap ? ci->batch : ci->cap);
-        b->limit = b->base + b->batch;
-        tc->potential += (size_t)b->batch * ci->size;
+        /* Slow start: a bin holds one object until misses show the class
+           is in use (grow_on_miss); a thread that only frees a class
+           never builds a big bin of it. */
+        b->limit = b->base + 1;
+        tc->potential += ci->size;
+        tc->overages[c] = 0;
     }
     /* Under a small cap (or many threads) every class gets an equal share of
        this thread's budget; a class whose objects exceed its share is not
@@ -342,6 +348,28 @@ struct cs_tcache *cs_tcache_current(void)
     return tc;
 }
 
+/* Raise bin cls's limit by up to `by` objects, within its storage and the
+   thread's budget. */
+static void bin_grow(struct cs_tcache *tc, unsigned cls, unsigned by)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    unsigned max = cs_bin_max(b);
+    unsigned grow = b->cap - max < by ? b->cap - max : by;
+    size_t bytes = (size_t)grow * b->size;
+    if (grow && tc->potential + bytes <= budget()) {
+        b->limit += grow;
+        tc->potential += bytes;
+    }
+}
+
+/* A refill reached the central list: the class is in use, so the bin may
+   hold more (one more object at a time up to a batch, then a batch). */
+static void grow_on_miss(struct cs_tcache *tc, unsigned cls)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    bin_grow(tc, cls, cs_bin_max(b) < b->batch ? 1 : b->batch);
+}
+
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 {
     struct cs_bin *b = &tc->bins[cls];
@@ -352,17 +380,20 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     unsigned got;
     if (cs_tcache_take(tc, cls, &p)) {
         /* (the fast path missed for another reason) */
-    } else if (want && (got = cs_central_remove_run(tc->arena, cls, max, &first)) != 0) {
-        /* A run of up to a full bin's worth, handed out from its first object. */
+    } else if (want && (got = cs_central_remove_run(tc->arena, cls, b->batch, &first)) != 0) {
+        /* A run of up to a batch, handed out from its first object: it costs
+           nothing per object, so it need not wait for the bin to grow. */
         p = (void *)first;
         tc->runs[cls].next = (char *)first + b->size;
         tc->runs[cls].end = (char *)first + (size_t)got * b->size;
+        grow_on_miss(tc, cls);
     } else {
         got = cs_central_remove(tc->arena, cls, b->base, want ? want : 1);
         if (!got)
             return NULL;
         b->top = b->base + got - 1;
         p = *b->top;
+        grow_on_miss(tc, cls);
     }
     if (tc->marks)
         *(uintptr_t *)p = 0;
@@ -386,18 +417,15 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
         return;
     }
     struct cs_bin *b = &tc->bins[cls];
-    size_t size = cs_classes[cls].size;
-    size_t limit = budget();
-    unsigned max = cs_bin_max(b);
-    if (max < b->cap) {
-        unsigned grow = b->cap - max < b->batch ? b->cap - max : b->batch;
-        if (tc->potential + grow * size <= limit) {
-            b->limit += grow;
-            tc->potential += grow * size;
-            if (b->top < b->limit) {
-                *b->top++ = p;
-                return;
-            }
+    size_t size = b->size;
+    /* Below a batch the bin grows by one on each overflow, so a thread that
+       frees what others allocate soon moves objects a batch at a time; past
+       a batch only misses make it grow (grow_on_miss). */
+    if (cs_bin_max(b) < b->batch) {
+        bin_grow(tc, cls, 1);
+        if (b->top < b->limit) {
+            *b->top++ = p;
+            return;
         }
     }
     /* Hand the oldest batch to the central list (the newest stay warm). */
@@ -408,9 +436,19 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
         memmove(b->base, b->base + k, (n - k) * sizeof *b->base);
         b->top -= k;
     }
-    if (tc->potential > limit && cs_bin_max(b) > b->batch) {
+    /* A bin that keeps overflowing past a batch holds more than the thread
+       allocates back: shrink it (and at once when over the budget). */
+    if (cs_bin_max(b) > b->batch &&
+        (++tc->overages[cls] > TC_MAX_OVERAGES || tc->potential > budget())) {
         b->limit -= b->batch;
         tc->potential -= (size_t)b->batch * size;
+        tc->overages[cls] = 0;
+        if (b->top > b->limit) {
+            unsigned extra = (unsigned)(b->top - b->limit);
+            cs_central_insert(tc->arena, cls, b->base, extra);
+            memmove(b->base, b->base + extra, (size_t)(b->limit - b->base) * sizeof *b->base);
+            b->top = b->limit;
+        }
     }
     if (b->top < b->limit) {
         *b->top++ = p;

@@ -67,6 +67,7 @@ struct cs_tcache {
     struct cs_tcache *rnext, *rprev; /* registry of live caches */
     struct cs_bin bins[CS_NCLASSES];
     struct cs_run runs[CS_NCLASSES];
+    uint8_t overages[CS_NCLASSES]; /* overflows past a batch since the bin last shrank */
 };
 
 /* Objects cached in class cls of tc: the bin's array and its run. */

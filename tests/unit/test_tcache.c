@@ -38,10 +38,11 @@ static void assert_out_of_span(void *p, struct cistern_arena *ar, unsigned cls)
                   "%p handed out while free in its span", p);
 }
 
-/* One class in a loop: the first miss refills one batch, frees past the
-   bin's limit grow it up to its cap and then hand batches back, and the
-   central list's count of objects out always equals what the program and
-   the caches hold. */
+/* One class in a loop: the first miss takes a run from a fresh span, misses
+   grow the bin's limit (one object at a time up to a batch, then a batch at
+   a time up to its cap), frees past the limit hand batches back without
+   growing it past a batch, and the central list's count of objects out
+   always equals what the program and the caches hold. */
 START_TEST(refill_overflow_one_class)
 {
     unit_init();
@@ -56,35 +57,39 @@ START_TEST(refill_overflow_one_class)
     ck_assert_ptr_eq(tc->arena, cs_default_arena);
     struct cs_bin *b = &tc->bins[cls];
     ck_assert_uint_eq(b->cap, ci->cap);
-    ck_assert_uint_eq(cs_bin_max(b), ci->batch);
-    /* The first refill finds a fresh span: it takes a run of up to the
-       bin's limit in one piece, with no per-object copy. */
+    ck_assert_uint_eq(cs_bin_max(b), 2); /* one to start, one for the miss */
+    /* The first refill finds a fresh span: it takes a run of up to a batch
+       in one piece, with no per-object copy. */
     unsigned run = ci->batch < ci->nobj ? ci->batch : ci->nobj;
     ck_assert_uint_eq(cs_tcache_count(tc, cls), run - 1);
     ck_assert_uint_eq(tc->runs[cls].end - tc->runs[cls].next, (ptrdiff_t)((run - 1) * ci->size));
     ck_assert_uint_eq(c->out_objects, run);
 
+    unsigned last_max = cs_bin_max(b);
     for (int i = 1; i < N; i++) {
         p[i] = cistern_malloc(64);
         ck_assert_ptr_nonnull(p[i]);
+        ck_assert_uint_ge(cs_bin_max(b), last_max); /* misses only grow it */
+        ck_assert_uint_le(cs_bin_max(b), b->cap);
+        last_max = cs_bin_max(b);
         ck_assert_uint_eq(c->out_objects, (size_t)i + 1 + cs_tcache_count(tc, cls) + c->xfer_n);
     }
     assert_distinct(p, N);
     for (int i = 0; i < N; i++)
         assert_out_of_span(p[i], cs_default_arena, cls);
 
-    unsigned last_max = cs_bin_max(b);
+    ck_assert_uint_gt(last_max, 2); /* every miss (one per run of a batch) grew it */
     for (int i = 0; i < N; i++) {
         cistern_free(p[i]);
-        ck_assert_uint_ge(cs_bin_max(b), last_max);
-        ck_assert_uint_le(cs_bin_max(b), b->cap);
+        /* Frees never grow a bin past a batch; overflowing ones shrink it. */
+        ck_assert_uint_le(cs_bin_max(b), last_max > ci->batch ? last_max : ci->batch);
         ck_assert_uint_le(b->top - b->base, cs_bin_max(b));
-        ck_assert_uint_le(cs_run_count(&tc->runs[cls], b), cs_bin_max(b));
+        ck_assert_uint_le(cs_run_count(&tc->runs[cls], b), ci->batch);
         last_max = cs_bin_max(b);
         ck_assert_uint_eq(c->out_objects, (size_t)(N - 1 - i) + cs_tcache_count(tc, cls) + c->xfer_n);
     }
-    ck_assert_uint_eq(cs_bin_max(b), ci->cap);
-    ck_assert_uint_gt(cs_tcache_count(tc, cls), ci->batch);
+    ck_assert_uint_ge(cs_bin_max(b), ci->batch); /* overflows grew it to a batch */
+    ck_assert_uint_ge(cs_tcache_count(tc, cls), ci->batch / 2);
     ck_assert_uint_eq(tc->nmalloc, N);
     /* Frees are derived from what lives: all N of them show. */
     cistern_arena_stats_t st;
@@ -105,6 +110,44 @@ END_TEST
 /* The option caps what all thread caches hold together; with one thread
    its share is the whole cap (never below the floor a cache keeps).  Freeing
    a couple of blocks of each big class must not park more than that. */
+/* A thread that only frees a class (objects another thread allocated) keeps
+   at most a batch of it: overflows grow a bin only up to a batch and then
+   hand batches back, so such a thread cannot pin the spans of thousands of
+   objects. */
+#define FREED_ELSEWHERE 4000
+static void *freed_elsewhere[FREED_ELSEWHERE];
+static unsigned freer_max, freer_cached;
+
+static void *freer_main(void *arg)
+{
+    unsigned cls = *(unsigned *)arg;
+    for (int i = 0; i < FREED_ELSEWHERE; i++) {
+        cistern_free(freed_elsewhere[i]);
+        struct cs_tcache *tc = cs_tls.cur;
+        unsigned max = cs_bin_max(&tc->bins[cls]), held = cs_tcache_count(tc, cls);
+        if (max > freer_max)
+            freer_max = max;
+        if (held > freer_cached)
+            freer_cached = held;
+    }
+    return NULL;
+}
+
+START_TEST(free_only_thread_holds_a_batch)
+{
+    unit_init();
+    unsigned cls = cs_size_class(96);
+    for (int i = 0; i < FREED_ELSEWHERE; i++)
+        ck_assert_ptr_nonnull(freed_elsewhere[i] = cistern_malloc(96));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, freer_main, &cls), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_uint_eq(freer_max, cs_classes[cls].batch);
+    ck_assert_uint_le(freer_cached, cs_classes[cls].batch);
+    ck_assert_uint_lt(cs_classes[cls].batch, cs_classes[cls].cap); /* the bound means something */
+}
+END_TEST
+
 START_TEST(cache_bytes_within_cap)
 {
     unit_init();
@@ -291,6 +334,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("tcache");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, refill_overflow_one_class);
+    tcase_add_test(tc, free_only_thread_holds_a_batch);
     tcase_add_test(tc, cache_bytes_within_cap);
     tcase_add_test(tc, thread_exit_returns_cache);
     tcase_add_test(tc, reset_invalidates_other_caches);
