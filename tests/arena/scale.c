@@ -12,12 +12,11 @@
 START_TEST(create_destroy_loop_stays_flat)
 {
     size_t rss0 = 0, meta0 = 0;
-    double t0 = ar_now(), tw = 0;
+    double t0 = ar_now();
     for (unsigned i = 0; i < LOOP; i++) {
         if (i == WARMUP) {
             rss0 = ar_rss();
             meta0 = ar_metadata_bytes();
-            tw = ar_now();
         }
         /* Every third arena goes uncached, every fifth is reset first: the
            loop runs through each path that sets up or drops state. */
@@ -49,7 +48,6 @@ START_TEST(create_destroy_loop_stays_flat)
                   rss1 >> 10, LOOP - WARMUP);
     ck_assert_msg(meta1 <= meta0 + 256 * KiB, "metadata grew from %zu to %zu KiB", meta0 >> 10,
                   meta1 >> 10);
-    ck_assert_msg(t1 - tw < 15.0, "the loop is too slow: %.2f s", t1 - tw);
     ck_assert_int_eq(cistern_check_heap(), 0);
 }
 END_TEST
@@ -135,7 +133,6 @@ START_TEST(thousand_live_arenas_with_pools)
     /* Metadata comes in 1 MiB chunks: a chunk or two of slack, no more. */
     ck_assert_msg(live2 <= live1 + live1 / 8, "metadata grew from %zu to %zu KiB", live1 >> 10,
                   live2 >> 10);
-    ck_assert_msg(t1 - t0 < 5.0, "1,000 arenas took %.2f s", t1 - t0);
 }
 END_TEST
 
