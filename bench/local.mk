@@ -118,3 +118,20 @@ bench-region: bench/region$(EXEEXT)
 	bench/region $(BENCH_REGION_ARGS)
 
 .PHONY: bench-region
+
+# fastpath: malloc+free pairs on a thread-cache hit, counted in
+# instructions by callgrind for cistern and each peer (bench/fastpath.sh).
+# 'make bench-fastpath' builds and runs it (arguments in
+# BENCH_FASTPATH_ARGS: pairs, then sizes).
+EXTRA_PROGRAMS += bench/fastpath
+CLEANFILES += bench/fastpath$(EXEEXT)
+EXTRA_DIST += bench/fastpath.sh
+bench_fastpath_SOURCES = bench/fastpath.c
+bench_fastpath_CFLAGS = $(BENCH_COMPILE_FLAGS)
+bench_fastpath_LDFLAGS = $(BENCH_LINK_FLAGS)
+
+bench-fastpath: bench/fastpath$(EXEEXT) $(lib_LTLIBRARIES)
+	$(SHELL) $(srcdir)/bench/fastpath.sh $(BENCH_FASTPATH_ARGS)
+
+.PHONY: bench-fastpath
+bench-programs: bench/fastpath$(EXEEXT)
