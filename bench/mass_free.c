@@ -9,8 +9,10 @@
  *
  * "time" is the allocation plus free time only; the idle wait is not
  * counted.  The RSS figures are the interesting output here:
+ *   rss_start_kb       before the first allocation
  *   rss_full_kb        before the frees (live data plus overhead)
- *   rss_freed_kb       right after the last free
+ *   rss_freed_kb       right after the last free (the object table too:
+ *                      the program holds nothing any more)
  *   rss_idle_kb        at the end of the wait
  *   rss_idle_min_kb    lowest value seen while waiting
  *
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
 	/* Log-uniform 16..4096 has a mean near 700 bytes; the table is
 	 * sized with margin and checked anyway. */
 	size_t cap = target / 400 + 1024, n = 0, bytes = 0;
+	long rss_start = bu_rss_kb();
 	struct obj *objs = malloc(cap * sizeof *objs);
 	if (!objs)
 		bu_fail(NAME, "cannot allocate the object table");
@@ -71,6 +74,7 @@ int main(int argc, char **argv)
 			bu_fail(NAME, "corrupted block of %u bytes", objs[i].size);
 		free(objs[i].p);
 	}
+	free(objs);
 	double t_free = bu_now() - t0;
 	long rss_freed = bu_rss_kb();
 
@@ -82,10 +86,9 @@ int main(int argc, char **argv)
 			rss_min = rss_idle;
 	}
 
-	free(objs);
 	bu_report(NAME, t_alloc + t_free,
-	          "alloc_s=%.3f free_s=%.3f objects=%zu mb=%ld rss_full_kb=%ld rss_freed_kb=%ld "
-	          "rss_idle_kb=%ld rss_idle_min_kb=%ld",
-	          t_alloc, t_free, n, mb, rss_full, rss_freed, rss_idle, rss_min);
+	          "alloc_s=%.3f free_s=%.3f objects=%zu mb=%ld rss_start_kb=%ld rss_full_kb=%ld "
+	          "rss_freed_kb=%ld rss_idle_kb=%ld rss_idle_min_kb=%ld",
+	          t_alloc, t_free, n, mb, rss_start, rss_full, rss_freed, rss_idle, rss_min);
 	return 0;
 }

@@ -380,9 +380,9 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     unsigned got;
     if (cs_tcache_take(tc, cls, &p)) {
         /* (the fast path missed for another reason) */
-    } else if (want && (got = cs_central_remove_run(tc->arena, cls, b->batch, &first)) != 0) {
-        /* A run of up to a batch, handed out from its first object: it costs
-           nothing per object, so it need not wait for the bin to grow. */
+    } else if (want && (got = cs_central_remove_run(tc->arena, cls, max, &first)) != 0) {
+        /* A run of up to the bin's limit, handed out from its first object:
+           what the bin could hold anyway, without a copy per object. */
         p = (void *)first;
         tc->runs[cls].next = (char *)first + b->size;
         tc->runs[cls].end = (char *)first + (size_t)got * b->size;

@@ -58,15 +58,20 @@ START_TEST(refill_overflow_one_class)
     struct cs_bin *b = &tc->bins[cls];
     ck_assert_uint_eq(b->cap, ci->cap);
     ck_assert_uint_eq(cs_bin_max(b), 2); /* one to start, one for the miss */
-    /* The first refill finds a fresh span: it takes a run of up to a batch
-       in one piece, with no per-object copy. */
-    unsigned run = ci->batch < ci->nobj ? ci->batch : ci->nobj;
-    ck_assert_uint_eq(cs_tcache_count(tc, cls), run - 1);
-    ck_assert_uint_eq(tc->runs[cls].end - tc->runs[cls].next, (ptrdiff_t)((run - 1) * ci->size));
-    ck_assert_uint_eq(c->out_objects, run);
+    /* The first refill finds a fresh span and takes a run of the bin's
+       limit, one object, which is handed out at once. */
+    ck_assert_uint_eq(cs_tcache_count(tc, cls), 0);
+    ck_assert_uint_eq(c->out_objects, 1);
+    /* The next miss takes a run of two, in one piece (no per-object copy). */
+    p[1] = cistern_malloc(64);
+    ck_assert_uint_eq(cs_tcache_count(tc, cls), 1);
+    ck_assert_uint_eq(tc->runs[cls].end - tc->runs[cls].next, (ptrdiff_t)ci->size);
+    ck_assert_ptr_eq(tc->runs[cls].next, (char *)p[1] + ci->size);
+    ck_assert_uint_eq(c->out_objects, 3);
+    ck_assert_uint_eq(cs_bin_max(b), 3);
 
     unsigned last_max = cs_bin_max(b);
-    for (int i = 1; i < N; i++) {
+    for (int i = 2; i < N; i++) {
         p[i] = cistern_malloc(64);
         ck_assert_ptr_nonnull(p[i]);
         ck_assert_uint_ge(cs_bin_max(b), last_max); /* misses only grow it */
@@ -78,7 +83,7 @@ START_TEST(refill_overflow_one_class)
     for (int i = 0; i < N; i++)
         assert_out_of_span(p[i], cs_default_arena, cls);
 
-    ck_assert_uint_gt(last_max, 2); /* every miss (one per run of a batch) grew it */
+    ck_assert_uint_gt(last_max, 3); /* every miss grew it */
     for (int i = 0; i < N; i++) {
         cistern_free(p[i]);
         /* Frees never grow a bin past a batch; overflowing ones shrink it. */
