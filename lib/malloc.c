@@ -83,8 +83,28 @@ void *cs_secondary_fallback_alloc(size_t n)
     return cistern_malloc(n);
 }
 
+/* A hit in the cache of a NOTOUCH arena (never the thread's cur) that the
+   thread routes its malloc to, or NULL. */
+static void *routed_notouch_hit(size_t n)
+{
+    struct cs_thread *t = &cs_tls;
+    struct cistern_arena *a = t->arena;
+    /* Life first: after a teardown the arena record is gone (and the
+       table cleared); a destroyed arena's caches are closed, so a stale
+       record cannot produce a hit. */
+    if (!a || n > CS_SMALL_MAX || t->arena_life != cs_atomic_load_relaxed(&cs_life))
+        return NULL;
+    struct cs_tcache *tc = t->tc[t->arena_id % CS_TC_SLOTS];
+    if (!tc || tc->arena != a || tc->marks)
+        return NULL;
+    return cs_notouch_take(tc, cs_size_class(n));
+}
+
 CS_NOINLINE void *cs_malloc_slow(size_t n)
 {
+    void *p = routed_notouch_hit(n);
+    if (p)
+        return p;
     cs_ensure_init();
     return cs_alloc(cs_current_arena(), n);
 }
@@ -195,7 +215,12 @@ static void free_small(struct cs_span *s, void *p, const char *call)
     } else if (cs_span_release_object(s, p)) {
         cs_fatal_pointer(call, p, "double free");
     }
-    struct cs_tcache *tc = cs_tcache_get(s->arena);
+    /* The thread's cache of the arena by its table slot (every entry is
+       this thread's own live record; one closed by a reset sends the push
+       to cs_tcache_overflow, which sorts it out), else the full lookup. */
+    struct cs_tcache *tc = cs_tls.tc[s->arena->id % CS_TC_SLOTS];
+    if (!tc || tc->arena != s->arena)
+        tc = cs_tcache_get(s->arena);
     if (tc) {
         /* A thread that frees before it ever allocates has no current cache
            yet: take this one, so its next frees stay on the fast path. */
@@ -409,6 +434,15 @@ CS_EXPORT size_t cistern_usable_size(const void *p)
 
 static CS_NOINLINE void *arena_malloc_slow(cistern_arena_t *a, size_t size)
 {
+    /* A hit in a NOTOUCH arena's cache (the inline path leaves those here). */
+    if (a && size <= CS_SMALL_MAX) {
+        struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
+        if (tc && tc->arena == a && !tc->marks) {
+            void *p = cs_notouch_take(tc, cs_size_class(size));
+            if (p)
+                return p;
+        }
+    }
     if (cs_arena_check(a, "cistern_arena_malloc")) {
         errno = EINVAL;
         return NULL;

@@ -24,6 +24,8 @@
 void *cs_malloc_slow(size_t n);
 /* A NOTOUCH object leaves a cache: clear its released bit. */
 void *cs_notouch_handed_out(void *p);
+/* A hit in NOTOUCH cache tc (class cls), or NULL. */
+void *cs_notouch_take(struct cs_tcache *tc, unsigned cls);
 void cs_free_slow(void *p);
 
 /* Allocation in arena a (any size); NULL + errno. */
@@ -68,10 +70,12 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
         struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
         if (cs_likely(tc != NULL && tc->arena == a)) {
             void *p;
-            if (cs_likely(cs_tcache_take(tc, cs_size_class(n), &p))) {
+            /* A NOTOUCH arena's objects take no marker store: the caller's
+               slow path serves them (cs_notouch_take), so this path makes
+               no call and needs no frame. */
+            if (cs_likely(tc->marks) &&
+                cs_likely(cs_tcache_take_run_first(tc, cs_size_class(n), &p))) {
                 tc->nmalloc++;
-                if (cs_unlikely(!tc->marks))
-                    return cs_notouch_handed_out(p); /* a tail call: no frame here */
                 *(uintptr_t *)p = 0;
                 return p;
             }

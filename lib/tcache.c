@@ -304,6 +304,15 @@ CS_NOINLINE void *cs_notouch_handed_out(void *p)
     return p;
 }
 
+CS_NOINLINE void *cs_notouch_take(struct cs_tcache *tc, unsigned cls)
+{
+    void *p;
+    if (!cs_tcache_take(tc, cls, &p))
+        return NULL;
+    tc->nmalloc++;
+    return cs_notouch_handed_out(p);
+}
+
 int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p)
 {
     int found = 0;
