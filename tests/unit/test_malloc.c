@@ -280,6 +280,39 @@ START_TEST(move_pages_without_copy)
 }
 END_TEST
 
+/* An arena reset or destroy with blocks live in own regions hands those
+   regions back (they are not kept as free runs), and the heap stays whole. */
+START_TEST(reset_drops_own_regions)
+{
+    if (cs_tool_active)
+        return;
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    cistern_thread_set_arena(x);
+    void *p = cistern_malloc(1 * MiB), *blocker = cistern_malloc(64 * KiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(blocker);
+    p = cistern_realloc(p, 5 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cs_pagemap_get(p)->region->own);
+    cistern_arena_reset(x);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)p));
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    /* Live own regions at destroy go back too. */
+    p = cistern_malloc(1 * MiB);
+    ck_assert_ptr_nonnull(p);
+    p = cistern_realloc(p, 5 * MiB);
+    ck_assert_ptr_nonnull(p);
+    if (!cs_pagemap_get(p)->region->own)
+        p = cistern_realloc(p, 64 * MiB); /* past the end of its region: moves */
+    ck_assert(cs_pagemap_get(p)->region->own);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cistern_thread_set_arena(NULL);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)p));
+}
+END_TEST
+
 /* ---- calloc -------------------------------------------------------------------- */
 
 static void assert_zero(const unsigned char *p, size_t n)
@@ -662,6 +695,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, realloc_large_in_place);
     tcase_add_test(tc, realloc_big_block_grows_in_own_region);
     tcase_add_test(tc, move_pages_without_copy);
+    tcase_add_test(tc, reset_drops_own_regions);
     tcase_add_test(tc, calloc_zeroes_reused_memory);
     tcase_add_test(tc, calloc_overflow_enomem);
     tcase_add_test(tc, huge_requests_enomem);
