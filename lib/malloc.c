@@ -303,6 +303,19 @@ static int copy_bytes(struct cs_span *to, void *dst, const void *src, size_t len
     return ops->copy(to->region->src->ctx, dst, src, len);
 }
 
+/* The block p of span s moved: the old one goes.  A large one's pages are
+   decommitted at once when it is big (the program holds the copy). */
+static void free_moved(struct cs_span *s, void *p)
+{
+    if (s->state != CS_SPAN_LARGE) {
+        free_any(p, s, "realloc");
+        return;
+    }
+    if (cs_unlikely(cs_tool_active))
+        cs_tool_free(p, s->npages * CS_PAGE);
+    cs_heap_free_moved(&s->arena->heap, s);
+}
+
 /* Move p to a new allocation of n bytes in its arena. */
 static void *realloc_move(struct cs_span *s, void *p, size_t old, size_t n)
 {
@@ -320,8 +333,50 @@ static void *realloc_move(struct cs_span *s, void *p, size_t old, size_t n)
         errno = err;
         return NULL;
     }
-    free_any(p, s, "realloc");
+    free_moved(s, p);
     return q;
+}
+
+/* A large block that realloc grows to this size or more, and cannot grow in
+   place, moves to an os region of its own (cs_heap_alloc_own), mapped with
+   room for half as much again: it then grows without copying, by mremap
+   past the room, and its pages leave with it when it is freed.  Below it,
+   the copies are cheap and a mapping each would cost more. */
+#define OWN_MIN_BYTES ((size_t)256 << 10)
+
+static size_t own_room(size_t pages)
+{
+    return pages / 2;
+}
+
+/* Grow or shrink large block p (span s) to n bytes: in place, in its own
+   region, or moved.  NULL + errno when it cannot. */
+static void *realloc_large(struct cs_span *s, void *p, size_t n)
+{
+    size_t old = cs_span_end(s) - (uintptr_t)p;
+    size_t pages = (n + CS_PAGE - 1) / CS_PAGE, old_pages = s->npages;
+    struct cs_heap *h = &s->arena->heap;
+    if (pages == old_pages)
+        return p;
+    /* The region of a span never changes while it is in use: no lock. */
+    if (s->region->own && cs_heap_remap(h, s, pages, own_room(pages)) == 0)
+        return (void *)s->start;
+    if (cs_heap_resize(h, s, pages) == 0) {
+        if (cs_unlikely(cs_tool_active))
+            cs_tool_resize(p, old_pages * CS_PAGE, pages * CS_PAGE);
+        return p;
+    }
+    if (pages > old_pages && n >= OWN_MIN_BYTES && !s->notouch) {
+        struct cs_span *q = cs_heap_alloc_own(h, pages, own_room(pages));
+        if (q) {
+            /* Its pages move along (the old place is left empty), else a copy. */
+            if (cs_heap_move_pages(s, q) != 0)
+                memcpy((void *)q->start, p, old);
+            free_moved(s, p);
+            return (void *)q->start;
+        }
+    }
+    return realloc_move(s, p, old, n);
 }
 
 void *cs_realloc(struct cistern_arena *a, void *p, size_t n)
@@ -342,20 +397,13 @@ void *cs_realloc(struct cistern_arena *a, void *p, size_t n)
             return p; /* shrinking by less than half: not worth a copy */
         return realloc_move(s, p, old, n);
     }
-    size_t old = cs_span_end(s) - (uintptr_t)p;
     if (n > CS_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
     if (n <= CS_SMALL_MAX / 2)
-        return realloc_move(s, p, old, n);
-    size_t pages = (n + CS_PAGE - 1) / CS_PAGE, old_pages = s->npages;
-    if (pages == s->npages || cs_heap_resize(&s->arena->heap, s, pages) == 0) {
-        if (cs_unlikely(cs_tool_active) && pages != old_pages)
-            cs_tool_resize(p, old_pages * CS_PAGE, pages * CS_PAGE);
-        return p;
-    }
-    return realloc_move(s, p, old, n);
+        return realloc_move(s, p, cs_span_end(s) - (uintptr_t)p, n);
+    return realloc_large(s, p, n);
 }
 
 /* ---- cistern_* entry points ----------------------------------------------------- */

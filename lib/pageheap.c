@@ -15,8 +15,17 @@
 #include "release.h"
 #include "source.h"
 #include "tcache.h"
+#include "tool.h"
+#include "sysalloc/os_remap.h"
+#include "sysalloc/sources.h"
 
 #include <string.h>
+
+/* A large block of at least this many pages (256 KiB) is placed where the
+   most of its pages are still committed, and when it moves or shrinks, the
+   pages it leaves are decommitted at once: below it, the page-heap's usual
+   best fit and the release policy are cheaper and good enough. */
+#define BIG_PAGES ((size_t)(256 << 10) / CS_PAGE)
 
 /* ---- span records and free lists ------------------------------------------ */
 
@@ -252,7 +261,9 @@ static int covers_region(const struct cs_span *s)
 static void drop_free_region(struct cs_heap *h, struct cs_span *s)
 {
     struct cs_region *r = s->region;
-    size_t committed = s->ncommitted;
+    /* An own region's room may hold committed pages too. */
+    size_t committed = s->ncommitted +
+                       bits_count(r, r->size / CS_PAGE, (r->cap - r->size) / CS_PAGE);
     free_remove(h, s);
     map_ends(s, NULL);
     span_delete(s);
@@ -319,6 +330,97 @@ static struct cs_span *find_in_set(struct cs_freeset *fs, size_t n)
     return best;
 }
 
+/* First page in [i, end) of region r whose commit bit is v, or end. */
+static size_t next_bit(const struct cs_region *r, size_t i, size_t end, int v)
+{
+    while (i < end) {
+        uint64_t w = r->committed[i / 64];
+        if (!v)
+            w = ~w;
+        w &= ~(uint64_t)0 << (i % 64);
+        if (w) {
+            size_t k = i - i % 64 + (size_t)__builtin_ctzll(w);
+            return k < end ? k : end;
+        }
+        i = i - i % 64 + 64;
+    }
+    return end;
+}
+
+/* The window of n pages inside free span s holding the most committed pages:
+   its offset in pages goes to *off, the count is returned.  The best window
+   starts where a committed run starts or ends where one ends, so only those
+   are tried. */
+static size_t warm_window(const struct cs_span *s, size_t n, size_t *off)
+{
+    const struct cs_region *r = s->region;
+    size_t first = page_of(r, s->start), len = s->npages;
+    size_t best = bits_count(r, first, n), at = 0;
+    for (size_t i = 0; best < n && i < len;) {
+        i = next_bit(r, first + i, first + len, 1) - first;
+        if (i >= len)
+            break;
+        size_t j = next_bit(r, first + i, first + len, 0) - first;
+        size_t tries[2] = { i + n <= len ? i : len - n, j >= n ? j - n : 0 };
+        for (int t = 0; t < 2; t++) {
+            size_t c = bits_count(r, first + tries[t], n);
+            if (c > best) {
+                best = c;
+                at = tries[t];
+            }
+        }
+        i = j;
+    }
+    *off = at;
+    return best;
+}
+
+/* Free runs looked at per large allocation, at most: enough for the heaps
+   of real programs, a bound on the time for pathological ones. */
+#define WARM_SCAN 256
+
+/* For a big large block: the free run of this set where it would need the
+   fewest pages committed afresh (each one a page fault and new memory),
+   the shorter run on a tie.  Best fit alone leaves committed pages idle
+   while new ones are faulted in next to them.  *off: where in the run. */
+static struct cs_span *find_warm_in_set(struct cs_freeset *fs, size_t n, size_t *off)
+{
+    struct cs_span *best = NULL;
+    size_t best_fresh = SIZE_MAX, o = 0;
+    unsigned looked = 0;
+    for (size_t len = n <= CS_HEAP_LISTS ? n : CS_HEAP_LISTS + 1; len <= CS_HEAP_LISTS + 1; len++) {
+        for (struct cs_span *s = len <= CS_HEAP_LISTS ? fs->bylen[len] : fs->big; s; s = s->next) {
+            if (s->npages < n)
+                continue;
+            size_t fresh = n;
+            if (s->ncommitted)
+                fresh = n - warm_window(s, n, &o);
+            else
+                o = 0;
+            if (fresh < best_fresh || (fresh == best_fresh && s->npages < best->npages)) {
+                best = s;
+                best_fresh = fresh;
+                *off = o;
+                if (fresh == 0 && s->npages == n)
+                    return best;
+            }
+            if (++looked >= WARM_SCAN && best)
+                return best;
+        }
+    }
+    return best;
+}
+
+static void link_region(struct cs_heap *h, struct cs_region *r)
+{
+    r->next = h->regions;
+    r->prev = NULL;
+    if (h->regions)
+        h->regions->prev = r;
+    h->regions = r;
+    h->slot[r->slot].nregions++;
+}
+
 /* Obtain a region holding at least n pages from the source in this slot;
    the new free run goes on the slot's lists.  0 or ENOMEM. */
 static int grow(struct cs_heap *h, unsigned slot, size_t n)
@@ -346,12 +448,7 @@ static int grow(struct cs_heap *h, unsigned slot, size_t n)
         cs_source_give_back(src, (uintptr_t)raw, got, 0);
         return ENOMEM;
     }
-    r->next = h->regions;
-    r->prev = NULL;
-    if (h->regions)
-        h->regions->prev = r;
-    h->regions = r;
-    h->slot[slot].nregions++;
+    link_region(h, r);
     s->start = r->base;
     s->npages = r->size / CS_PAGE;
     s->region = r;
@@ -366,14 +463,17 @@ static int grow(struct cs_heap *h, unsigned slot, size_t n)
 }
 
 /* The chain in order: each source's free runs, else new memory from it,
-   before the next source is considered. */
-static struct cs_span *find_free(struct cs_heap *h, size_t n)
+   before the next source is considered.  warm: place n pages where the
+   fewest need committing (*off: their offset in the run), else best fit. */
+static struct cs_span *find_free(struct cs_heap *h, size_t n, int warm, size_t *off)
 {
+    *off = 0;
     for (unsigned k = 0; k < h->norder; k++) {
         unsigned slot = h->order[k];
-        struct cs_span *s = find_in_set(h->slot[slot].free, n);
+        struct cs_freeset *fs = h->slot[slot].free;
+        struct cs_span *s = warm ? find_warm_in_set(fs, n, off) : find_in_set(fs, n);
         if (!s && grow(h, slot, n) == 0)
-            s = find_in_set(h->slot[slot].free, n);
+            s = warm ? find_warm_in_set(fs, n, off) : find_in_set(fs, n);
         if (s)
             return s;
     }
@@ -421,7 +521,7 @@ static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
 }
 
 /* Turn free span s into an in-use span (small of class cls, or large). */
-static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
+static size_t make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
 {
     struct cistern_sysalloc *src = s->region->src;
     size_t backed = span_committed(s);
@@ -459,9 +559,56 @@ static void make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     inuse_insert(h, s);
     cs_counter_add(&h->pages_inuse, (intptr_t)(s->npages));
     cs_source_count(&src->in_use, (intptr_t)(s->npages * CS_PAGE));
+    if (h->pages_inuse > h->peak_pages)
+        h->peak_pages = h->pages_inuse;
+    if (!cls && s->npages >= BIG_PAGES)
+        h->taken_cur += s->npages; /* for the dirty trim */
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
     s->fast_arena = cls && !s->notouch ? h->arena : NULL;
+    return s->npages - backed;
+}
+
+static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms);
+
+/* The footprint bound.  Committed pages (in use or free) may exceed the
+   recent peak of pages in use by a slack: a quarter of that peak, at least
+   FOOTPRINT_SLACK_MIN.  When committing new pages passes it, free runs are
+   decommitted at once until the footprint is a little under it again.  A
+   program whose use swings keeps the memory of its peak warm, while the
+   footprint never runs far past that peak; the decay releases the rest
+   when the program stays below it (the recent peak follows it down). */
+#define FOOTPRINT_SLACK_MIN (((size_t)16 << 20) / CS_PAGE)
+
+static size_t footprint_limit(const struct cs_heap *h)
+{
+    size_t slack = h->peak_pages / 4;
+    return h->peak_pages + (slack > FOOTPRINT_SLACK_MIN ? slack : FOOTPRINT_SLACK_MIN);
+}
+
+static void bound_footprint(struct cs_heap *h)
+{
+    size_t limit = footprint_limit(h);
+    if (h->pages_inuse + h->pages_free_committed <= limit)
+        return;
+    /* Down to an eighth of the slack below the limit: not one call per page. */
+    size_t target = limit - (limit - h->peak_pages) / 8;
+    uint64_t now = cs_clock_ms();
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        /* The big list first, then lengths from the longest down. */
+        for (int len = 0; h->slot[i].free; len = len ? len - 1 : CS_HEAP_LISTS) {
+            struct cs_freeset *fs = h->slot[i].free;
+            struct cs_span *s = len ? fs->bylen[len] : fs->big;
+            while (s && h->pages_inuse + h->pages_free_committed > target) {
+                struct cs_span *next = s->next;
+                if (s->ncommitted)
+                    release_span(h, s, now, UINT64_MAX / 8);
+                s = next;
+            }
+            if (len == 1 || h->pages_inuse + h->pages_free_committed <= target)
+                return;
+        }
+    }
 }
 
 struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls)
@@ -478,21 +625,22 @@ struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, un
         errno = ENOMEM;
         return NULL;
     }
-    struct cs_span *s = find_free(h, want);
+    size_t off;
+    struct cs_span *s = find_free(h, want, !cls && !extra && npages >= BIG_PAGES, &off);
     if (!s) {
         cs_unlock(&h->lock);
         errno = ENOMEM;
         return NULL;
     }
     free_remove(h, s);
-    if (extra) {
-        size_t front = (CS_ALIGN_UP(s->start, align) - s->start) / CS_PAGE;
-        if (front && split_front(h, s, front))
-            goto fail;
-    }
+    if (extra)
+        off = (CS_ALIGN_UP(s->start, align) - s->start) / CS_PAGE;
+    if (off && split_front(h, s, off))
+        goto fail;
     if (s->npages > npages && split_back(h, s, npages))
         goto fail;
-    make_inuse(h, s, cls);
+    if (make_inuse(h, s, cls))
+        bound_footprint(h);
     cs_unlock(&h->lock);
     return s;
 fail:
@@ -546,7 +694,8 @@ static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
 static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms);
 static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms);
 
-static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
+/* Returns the free run s became part of, or NULL when its region went back. */
+static struct cs_span *free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
 {
     struct cistern_sysalloc *src = s->region->src;
     inuse_remove(h, s);
@@ -562,28 +711,36 @@ static void free_locked(struct cs_heap *h, struct cs_span *s, uint64_t now)
     s->cls = 0;
     s->fast_arena = NULL;
     s->state = CS_SPAN_FREE;
-    s->ncommitted = s->npages;
+    s->ncommitted = span_committed(s); /* big blocks may have given pages back */
     s->zeroed = 0;
     s->free_since = now;
     s = coalesce(h, s);
-    if (!h->slot[s->region->slot].in_chain && covers_region(s)) {
+    /* An own region (cs_heap_alloc_own) goes back as soon as it is free. */
+    if ((!h->slot[s->region->slot].in_chain || s->region->own) && covers_region(s)) {
         cs_counter_add(&h->pages_free, (intptr_t)(s->npages)); /* drop_free_region takes it off again */
         cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
         list_push(list_of(h, s), s);
         note_list(set_of(h, s), s);
         drop_free_region(h, s);
-        return;
+        return NULL;
     }
-    /* An in-use span is wholly committed and coalesce adds its neighbours'
-       exact counts: no recount over what may be a long free run. */
+    /* The span's own count and coalesce's exact sums for its neighbours:
+       no recount over what may be a long free run. */
     free_insert_counted(h, s);
+    return s;
 }
 
 /* Free pages kept committed beyond a limit do not wait for the decay: free
    runs idle for more than a short grace period are decommitted at once,
    longest first.  The footprint then stays within about a quarter of what
    the program uses (or a few MiB) above its live memory, while a run freed
-   and taken again soon (the common case) stays warm. */
+   and taken again soon (the common case) stays warm.  As many dirty pages
+   as the program took for big blocks over the last grace period or two are
+   kept too: a program that frees and allocates big blocks in turn reuses
+   them at once, and decommitting them would only fault them back in (the
+   footprint bound above keeps such a program near its peak); one that
+   only frees, as when a large structure is dropped, takes nothing and is
+   trimmed as before. */
 #define DIRTY_FLOOR_PAGES (((size_t)64 << 20) / CS_PAGE)
 #define DIRTY_GRACE_MS 50
 
@@ -593,9 +750,22 @@ static size_t dirty_limit(const struct cs_heap *h)
     return quarter > DIRTY_FLOOR_PAGES ? quarter : DIRTY_FLOOR_PAGES;
 }
 
+/* The pages taken from the heap recently (see above). */
+static size_t recently_taken(struct cs_heap *h, uint64_t now)
+{
+    if (now - h->taken_since_ms >= DIRTY_GRACE_MS) {
+        h->taken_prev = now - h->taken_since_ms >= 2 * DIRTY_GRACE_MS ? 0 : h->taken_cur;
+        h->taken_cur = 0;
+        h->taken_since_ms = now;
+    }
+    return h->taken_cur + h->taken_prev;
+}
+
 static void trim_dirty(struct cs_heap *h, uint64_t now)
 {
-    size_t target = dirty_limit(h) / 2;
+    size_t target = dirty_limit(h) / 2, taken = recently_taken(h, now);
+    if (target < taken)
+        target = taken;
     for (int i = 0; i < CS_MAX_CHAIN; i++) {
         /* The big list first, then lengths from the longest down. */
         for (int len = 0; h->slot[i].free; len = len ? len - 1 : CS_HEAP_LISTS) {
@@ -618,7 +788,8 @@ void cs_heap_free(struct cs_heap *h, struct cs_span *s)
     uint64_t now = cs_clock_ms();
     cs_lock(&h->lock);
     free_locked(h, s, now);
-    if ((size_t)cs_atomic_load_relaxed(&h->pages_free_committed) > dirty_limit(h))
+    size_t dirty = (size_t)cs_atomic_load_relaxed(&h->pages_free_committed);
+    if (dirty > dirty_limit(h) && dirty > recently_taken(h, now))
         trim_dirty(h, now);
     int due = cs_opt.decay_ms >= 0 && now - h->last_release_ms >= (uint64_t)cs_opt.decay_ms / 2 + 1;
     if (due) {
@@ -628,6 +799,39 @@ void cs_heap_free(struct cs_heap *h, struct cs_span *s)
     cs_unlock(&h->lock);
     if (cs_atomic_load_relaxed(&h->pages_free_committed))
         cs_release_notify();
+}
+
+/* Decommit the pages of [lo, hi) inside free run f (granules wholly inside). */
+static void decommit_part(struct cs_heap *h, struct cs_span *f, uintptr_t lo, uintptr_t hi)
+{
+    struct cs_region *r = f->region;
+    struct cistern_sysalloc *src = r->src;
+    lo = CS_ALIGN_UP(lo, src->granule);
+    hi = CS_ALIGN_DOWN(hi, src->granule);
+    if (hi <= lo)
+        return;
+    size_t first = page_of(r, lo), n = (hi - lo) / CS_PAGE;
+    size_t dropped = bits_count(r, first, n);
+    if (dropped && cs_source_decommit(src, lo, hi - lo) == hi - lo) {
+        bits_set(r, first, n, 0);
+        cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
+        cs_counter_add(&h->pages_free_committed, -(intptr_t)(dropped));
+        f->ncommitted -= dropped;
+    }
+}
+
+void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s)
+{
+    if (s->state != CS_SPAN_LARGE || s->npages < BIG_PAGES) {
+        cs_heap_free(h, s);
+        return;
+    }
+    uintptr_t lo = s->start, hi = cs_span_end(s);
+    cs_lock(&h->lock);
+    struct cs_span *f = free_locked(h, s, cs_clock_ms());
+    if (f)
+        decommit_part(h, f, lo, hi);
+    cs_unlock(&h->lock);
 }
 
 int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
@@ -651,7 +855,11 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
         map_ends(s, s);
         map_ends(t, t);
         inuse_insert(h, t);
-        free_locked(h, t, now);
+        uintptr_t lo = t->start, hi = cs_span_end(t);
+        int big = t->npages >= BIG_PAGES;
+        t = free_locked(h, t, now);
+        if (t && big)
+            decommit_part(h, t, lo, hi);
         cs_counter_add(&h->nlarge_free, -1);   /* a trim is not a free */
     } else if (npages > s->npages) {
         uintptr_t end = cs_span_end(s);
@@ -683,11 +891,183 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
                 cs_source_count(&s->region->src->in_use, (intptr_t)(more * CS_PAGE));
                 map_ends(s, s);
                 span_delete(n);
+                if (h->pages_inuse > h->peak_pages)
+                    h->peak_pages = h->pages_inuse;
+                if (backed < more)
+                    bound_footprint(h);
             }
         }
     }
     cs_unlock(&h->lock);
     return err;
+}
+
+/* ---- large blocks in os regions of their own -------------------------------- */
+
+/* The chain slot own regions come from: the first, when it holds the os
+   source (its regions are mappings of cs_os_map, which cs_os_remap may move;
+   no other source's memory ever is: injected memory is never unmapped). */
+static int own_slot(struct cs_heap *h)
+{
+    if (cs_tool_active || !cs_os_can_remap() || h->norder == 0)
+        return -1;
+    unsigned slot = h->order[0];
+    struct cistern_sysalloc *src = h->slot[slot].src;
+    if (src->kind != CS_SRC_OS || !src->ops.unmap ||
+        (src->flags & (CISTERN_SYSALLOC_INJECTED | CISTERN_SYSALLOC_NOTOUCH)))
+        return -1;
+    return (int)slot;
+}
+
+static int too_many_pages(size_t a, size_t b)
+{
+    size_t most = (SIZE_MAX >> CS_PAGE_SHIFT) / 2;
+    return a > most || b > most - a;
+}
+
+struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
+{
+    cs_lock(&h->lock);
+    int slot = own_slot(h);
+    int err = slot < 0 ? ENOTSUP : 0;
+    if (!err && (npages == 0 || too_many_pages(npages, room) ||
+                 (h->limit_bytes && (h->pages_inuse + npages) * CS_PAGE > h->limit_bytes)))
+        err = ENOMEM;
+    struct cistern_sysalloc *src = err ? NULL : h->slot[slot].src;
+    size_t cap = (npages + room) * CS_PAGE, got = 0;
+    void *raw = err ? NULL : cs_source_alloc(src, cap, CS_PAGE, &got);
+    struct cs_region *r = raw ? cs_region_add(src, (uintptr_t)raw, got, h, (unsigned)slot) : NULL;
+    struct cs_span *s = r ? span_new() : NULL;
+    if (!s || r->base != (uintptr_t)raw || r->size != got) {
+        if (r)
+            cs_region_remove(r);
+        if (s)
+            span_delete(s);
+        if (raw)
+            cs_source_give_back(src, (uintptr_t)raw, got, 0);
+        cs_unlock(&h->lock);
+        errno = err ? err : ENOMEM;
+        return NULL;
+    }
+    r->own = 1;
+    cs_region_move(r, r->base, npages * CS_PAGE, got, NULL);
+    link_region(h, r);
+    s->start = r->base;
+    s->npages = npages;
+    s->region = r;
+    s->arena = h->arena;
+    s->state = CS_SPAN_FREE;
+    s->zeroed = (uint8_t)src->fresh_zero;
+    s->free_since = cs_clock_ms();
+    map_ends(s, s);
+    make_inuse(h, s, 0);
+    bound_footprint(h);
+    cs_unlock(&h->lock);
+    return s;
+}
+
+/* Shrink s, the whole of own region r: the tail is decommitted and stays
+   mapped as room to grow into. */
+static void own_shrink(struct cs_heap *h, struct cs_span *s, size_t npages)
+{
+    struct cs_region *r = s->region;
+    struct cistern_sysalloc *src = r->src;
+    size_t less = s->npages - npages;
+    uintptr_t tail = s->start + npages * CS_PAGE;
+    if (cs_source_decommit(src, tail, less * CS_PAGE) == less * CS_PAGE) {
+        bits_set(r, page_of(r, tail), less, 0);
+        cs_source_count(&src->committed, -(intptr_t)(less * CS_PAGE));
+    }
+    map_ends(s, NULL);
+    s->npages = npages;
+    s->ncommitted = npages;
+    cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+    map_ends(s, s);
+    cs_counter_add(&h->pages_inuse, -(intptr_t)less);
+    cs_counter_add(&h->large_pages, -(intptr_t)less);
+    cs_source_count(&src->in_use, -(intptr_t)(less * CS_PAGE));
+}
+
+/* Give own region r a mapping of cap bytes: in place when the addresses
+   after it are free, else moved (the pages go with it).  0 or ENOMEM. */
+static int own_move(struct cs_span *s, size_t cap)
+{
+    struct cs_region *r = s->region;
+    uint64_t *bits = cs_region_bits_alloc(cap);
+    if (!bits)
+        return ENOMEM;
+    uintptr_t to = 0;
+    if (cs_pagemap_ensure(r->base, cap) == 0 &&
+        cs_os_remap((void *)r->base, r->cap, cap, NULL) == 0) {
+        to = r->base;
+    } else {
+        void *q = cs_os_map(cap, CS_PAGE);
+        if (q && cs_pagemap_ensure((uintptr_t)q, cap) == 0 &&
+            cs_os_remap((void *)r->base, r->cap, cap, q) == 0)
+            to = (uintptr_t)q;
+        else if (q)
+            cs_os_unmap(q, cap);
+    }
+    if (!to) {
+        cs_region_bits_free(bits, cap);
+        return ENOMEM;
+    }
+    cs_source_count(&r->src->reserved, (intptr_t)(cap - r->cap));
+    map_ends(s, NULL);
+    cs_region_move(r, to, r->size, cap, bits);
+    s->start = to;
+    map_ends(s, s);
+    return 0;
+}
+
+int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t room)
+{
+    cs_lock(&h->lock);
+    struct cs_region *r = s->region;
+    if (!r->own || s->state != CS_SPAN_LARGE || !covers_region(s) || cs_tool_active) {
+        cs_unlock(&h->lock);
+        return ENOTSUP;
+    }
+    int err = 0;
+    if (npages < s->npages) {
+        own_shrink(h, s, npages);
+    } else if (npages > s->npages) {
+        size_t more = npages - s->npages;
+        if (too_many_pages(npages, room) ||
+            (h->limit_bytes && (h->pages_inuse + more) * CS_PAGE > h->limit_bytes))
+            err = ENOMEM;
+        else if (npages * CS_PAGE > r->cap)
+            err = own_move(s, (npages + room) * CS_PAGE);
+        if (!err) {
+            struct cistern_sysalloc *src = r->src;
+            size_t first = page_of(r, cs_span_end(s));
+            size_t fresh = more - bits_count(r, first, more);
+            cs_source_commit(src, cs_span_end(s), more * CS_PAGE, fresh * CS_PAGE);
+            bits_set(r, first, more, 1);
+            cs_pagemap_set(cs_span_end(s) - CS_PAGE, NULL);
+            s->npages = npages;
+            s->ncommitted = npages;
+            cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+            map_ends(s, s);
+            cs_counter_add(&h->pages_inuse, (intptr_t)more);
+            cs_counter_add(&h->large_pages, (intptr_t)more);
+            cs_source_count(&src->in_use, (intptr_t)(more * CS_PAGE));
+            if (h->pages_inuse > h->peak_pages)
+                h->peak_pages = h->pages_inuse;
+            if (fresh)
+                bound_footprint(h);
+        }
+    }
+    cs_unlock(&h->lock);
+    return err;
+}
+
+int cs_heap_move_pages(struct cs_span *from, struct cs_span *to)
+{
+    const struct cistern_sysalloc *src = from->region->src;
+    if (src->kind != CS_SRC_OS || !to->region->own || to->npages < from->npages || cs_tool_active)
+        return ENOTSUP;
+    return cs_os_move_pages((void *)from->start, from->npages * CS_PAGE, (void *)to->start);
 }
 
 /* ---- release policy --------------------------------------------------------- */
@@ -722,6 +1102,9 @@ static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uin
 static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms)
 {
     size_t before = h->pages_free_committed;
+    /* The recent peak follows the use down, halfway each period. */
+    size_t inuse = h->pages_inuse;
+    h->peak_pages = h->peak_pages > inuse ? inuse + (h->peak_pages - inuse) / 2 : inuse;
     for (int i = 0; i < CS_MAX_CHAIN; i++) {
         struct cs_freeset *fs = h->slot[i].free;
         if (!fs)
@@ -812,8 +1195,8 @@ void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
         s->free_since = now;
         map_ends(s, s);
         free_insert(h, s);
-        if (!h->slot[r->slot].in_chain) {
-            drop_free_region(h, s); /* its source left the chain: back it goes */
+        if (!h->slot[r->slot].in_chain || r->own) {
+            drop_free_region(h, s); /* its source left the chain, or own: back it goes */
             continue;
         }
         if (kept + s->ncommitted * CS_PAGE <= keep_bytes)

@@ -56,6 +56,11 @@ struct cs_heap {
     cs_atomic_t pages_inuse, pages_free, pages_free_committed;
     cs_atomic_t large_pages;      /* pages of large spans in use */
     cs_atomic_t nlarge_malloc, nlarge_free;
+    size_t peak_pages;            /* recent peak of pages_inuse: bounds the footprint */
+    /* Pages handed out for big blocks in the current and the previous
+       window of the dirty trim's grace period, and when the current began. */
+    size_t taken_cur, taken_prev;
+    uint64_t taken_since_ms;
     uint64_t last_release_ms;
 };
 
@@ -73,8 +78,32 @@ int cs_heap_chain_notouch(struct cs_heap *h);
 struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, unsigned cls);
 /* Give a span in use back: it becomes free and coalesces within its region. */
 void cs_heap_free(struct cs_heap *h, struct cs_span *s);
-/* Resize a large span in place to npages: 0, or ENOMEM when it cannot grow. */
+/* Resize a large span in place to npages: 0, or ENOMEM when it cannot grow.
+   Pages a shrink frees are decommitted at once when there are many. */
 int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages);
+/* Give back a large span whose contents moved elsewhere (realloc): like
+   cs_heap_free, but a big one's pages are decommitted at once, since the
+   block they held is still live and the footprint would hold it twice. */
+void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s);
+
+/* Large blocks that realloc grows: a span in an os region of its own, mapped
+   for it with room to grow into (room_pages more, untouched: address space
+   only), so that it grows without a copy and its pages go back to the system
+   as soon as it is freed.  Only when the chain's first source is the os
+   source (never for injected memory), and not under a memory checker.  NULL
+   + errno: ENOTSUP when the heap cannot, ENOMEM. */
+struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room_pages);
+/* Resize a large span of an own region to npages: inside the mapping's room
+   with no system call, else by moving the mapping (mremap: the pages move,
+   nothing is copied; s->start changes), leaving room_pages of room; a shrink
+   decommits the tail, which stays mapped as room.  0, ENOTSUP (s is not the
+   whole of an own region), or ENOMEM (s unchanged). */
+int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t room_pages);
+/* Move the contents of large span from into the start of to, a span of an
+   own region at least as long, by moving its pages (no copy; from's pages
+   are left empty).  Both in use by the caller.  0, or ENOTSUP when from is
+   not in os memory or the system cannot (the caller copies). */
+int cs_heap_move_pages(struct cs_span *from, struct cs_span *to);
 
 /* Decommit free runs idle for at least age_ms (0: all): pages decommitted. */
 size_t cs_heap_release(struct cs_heap *h, uint64_t age_ms);

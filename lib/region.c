@@ -25,8 +25,7 @@ struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, siz
         return NULL;
     }
     struct cs_region *r = cs_meta_alloc(sizeof *r);
-    size_t words = ((end - base) / CS_PAGE + 63) / 64;
-    uint64_t *bits = r ? cs_meta_alloc(words * sizeof *bits) : NULL;
+    uint64_t *bits = r ? cs_region_bits_alloc(end - base) : NULL;
     if (!bits) {
         cs_meta_free(r, sizeof *r);
         errno = ENOMEM;
@@ -34,7 +33,8 @@ struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, siz
     }
     r->committed = bits;
     r->base = base;
-    r->size = end - base;
+    r->size = r->cap = end - base;
+    r->own = 0;
     r->raw_base = raw;
     r->raw_size = raw_size;
     r->src = src;
@@ -64,8 +64,48 @@ void cs_region_remove(struct cs_region *r)
     region_count--;
     region_bytes -= r->size;
     cs_unlock(&region_lock);
-    cs_meta_free(r->committed, ((r->size / CS_PAGE + 63) / 64) * sizeof(uint64_t));
+    cs_meta_free(r->committed, ((r->cap / CS_PAGE + 63) / 64) * sizeof(uint64_t));
     cs_meta_free(r, sizeof *r);
+}
+
+static size_t bits_bytes(size_t cap)
+{
+    return ((cap / CS_PAGE + 63) / 64) * sizeof(uint64_t);
+}
+
+uint64_t *cs_region_bits_alloc(size_t cap)
+{
+    /* Metadata comes zeroed (fresh mappings or cleared on reuse). */
+    return cs_meta_alloc(bits_bytes(cap));
+}
+
+void cs_region_bits_free(uint64_t *bits, size_t cap)
+{
+    cs_meta_free(bits, bits_bytes(cap));
+}
+
+void cs_region_move(struct cs_region *r, uintptr_t base, size_t size, size_t cap, uint64_t *bits)
+{
+    uint64_t *old = r->committed;
+    size_t old_cap = r->cap;
+    if (bits) {
+        size_t keep = bits_bytes(old_cap < cap ? old_cap : cap);
+        for (size_t w = 0; w < keep / sizeof *bits; w++)
+            bits[w] = old[w];
+        /* Bits past cap in the last word kept from the old map: clear them. */
+        if ((cap / CS_PAGE) % 64 && keep == bits_bytes(cap))
+            bits[keep / sizeof *bits - 1] &= ((uint64_t)1 << ((cap / CS_PAGE) % 64)) - 1;
+    }
+    cs_lock(&region_lock);
+    region_bytes += size - r->size;
+    r->base = r->raw_base = base;
+    r->size = size;
+    r->raw_size = r->cap = cap;
+    if (bits)
+        r->committed = bits;
+    cs_unlock(&region_lock);
+    if (bits)
+        cs_meta_free(old, bits_bytes(old_cap));
 }
 
 struct overlap_probe {

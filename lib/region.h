@@ -18,6 +18,10 @@ struct cs_region {
     size_t size;                    /* heap-page multiple */
     uintptr_t raw_base;             /* what the source returned */
     size_t raw_size;
+    size_t cap;                     /* bytes the commit bitmap covers from base
+                                       (>= size; more for an own region) */
+    int own;                        /* mapped for one large block (see
+                                       cs_heap_alloc_own): unmapped once free */
     struct cistern_sysalloc *src;
     struct cs_heap *heap;
     unsigned slot;                  /* the source's slot in the heap's chain */
@@ -32,6 +36,17 @@ struct cs_region {
    addresses the pagemap covers (the caller gives the range back). */
 struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, size_t raw_size,
                                 struct cs_heap *heap, unsigned slot);
+/* A commit bitmap for cap bytes of heap pages, all clear: NULL when out of
+   metadata. */
+uint64_t *cs_region_bits_alloc(size_t cap);
+/* Give back a bitmap of cs_region_bits_alloc(cap) that was not used. */
+void cs_region_bits_free(uint64_t *bits, size_t cap);
+/* Move or resize a region that is one mapping of its own (raw_base == base,
+   no alignment slack): it now covers [base, base+size) of a mapping of cap
+   bytes at base.  bits: a bitmap for cap from cs_region_bits_alloc, which
+   takes the old bits (the rest stay clear), or NULL to keep the old bitmap
+   (which must cover cap).  Called under the owning heap's lock. */
+void cs_region_move(struct cs_region *r, uintptr_t base, size_t size, size_t cap, uint64_t *bits);
 /* Forget a region (its range must be given back by the caller). */
 void cs_region_remove(struct cs_region *r);
 /* Whether [base, base+len) is clear of every region and every registered

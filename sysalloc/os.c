@@ -8,6 +8,7 @@
 #include "platform.h"
 #include "source.h"
 #include "sources.h"
+#include "os_remap.h"
 
 #include <sys/mman.h>
 
@@ -46,6 +47,42 @@ void cs_os_unmap(void *p, size_t size)
 int cs_os_decommit(void *p, size_t len)
 {
     return madvise(p, len, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+int cs_os_can_remap(void)
+{
+#if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int cs_os_remap(void *old, size_t old_size, size_t new_size, void *to)
+{
+#if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
+    void *p = to ? mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to)
+                 : mremap(old, old_size, new_size, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    return p == (to ? to : old) ? 0 : EFAULT;
+#else
+    (void)old, (void)old_size, (void)new_size, (void)to;
+    return ENOTSUP;
+#endif
+}
+
+int cs_os_move_pages(void *from, size_t len, void *to)
+{
+#if defined(__linux__) && defined(MREMAP_DONTUNMAP) && defined(MREMAP_FIXED)
+    void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+    if (p == MAP_FAILED)
+        return errno == EINVAL ? ENOTSUP : errno;
+    return p == to ? 0 : EFAULT;
+#else
+    (void)from, (void)len, (void)to;
+    return ENOTSUP;
+#endif
 }
 
 static void *os_alloc(void *ctx, size_t size, size_t align, size_t *actual)

@@ -4,12 +4,14 @@
  */
 #include "unit.h"
 #include "fake_source.h"
+#include "tool.h"
 
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +143,173 @@ START_TEST(realloc_large_in_place)
     ck_assert_uint_lt(cistern_usable_size(q), 1 * MiB);
     cistern_free(q);
     ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+}
+END_TEST
+
+/* Pages of [p, p+len) the kernel holds in memory (mincore). */
+static size_t resident_pages(const void *p, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = CS_ALIGN_DOWN((uintptr_t)p, page), hi = CS_ALIGN_UP((uintptr_t)p + len, page);
+    size_t n = (hi - lo) / page, count = 0;
+    unsigned char *vec = malloc(n);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore((void *)lo, hi - lo, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        count += vec[i] & 1;
+    free(vec);
+    return count;
+}
+
+/* A word naming each 4 KiB page of a block, so that a page moved to the
+   wrong place (not only a lost byte) is caught. */
+static void stamp_pages(void *p, size_t len, uint64_t seed)
+{
+    for (size_t off = 0; off + 8 <= len; off += 4096) {
+        uint64_t v = (off / 4096) * 0x9e3779b97f4a7c15ull ^ seed;
+        memcpy((char *)p + off, &v, 8);
+    }
+}
+
+static int stamps_ok(const void *p, size_t len, uint64_t seed)
+{
+    for (size_t off = 0; off + 8 <= len; off += 4096) {
+        uint64_t v;
+        memcpy(&v, (const char *)p + off, 8);
+        if (v != ((off / 4096) * 0x9e3779b97f4a7c15ull ^ seed))
+            return 0;
+    }
+    return 1;
+}
+
+/* A big block that realloc grows and cannot extend where it is moves to an
+   os region of its own; the pages it left go back to the system at once.
+   There it grows inside its mapping's room at the same address, past the
+   room by mremap (the pages move, nothing is copied), and every page keeps
+   its contents; the region table and pagemap follow it.  A shrink keeps
+   the address and hands the tail back; a free unmaps the region. */
+START_TEST(realloc_big_block_grows_in_own_region)
+{
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    cistern_thread_set_arena(x);
+    unsigned char *p = cistern_malloc(1 * MiB);
+    void *blocker = cistern_malloc(1 * MiB); /* right behind p */
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(blocker);
+    ck_assert_ptr_eq(blocker, p + 1 * MiB);
+    stamp_pages(p, 1 * MiB, 1);
+    unsigned char *q = cistern_realloc(p, 3 * MiB);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_ptr_ne(q, p);
+    ck_assert(stamps_ok(q, 1 * MiB, 1));
+    ck_assert_uint_eq(resident_pages(p, 1 * MiB), 0);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    if (cs_tool_active) { /* a checker watches: blocks are copied, as before */
+        cistern_free(q);
+        cistern_free(blocker);
+        return;
+    }
+    ck_assert(cs_pagemap_get(q)->region->own);
+
+    stamp_pages(q, 3 * MiB, 2);
+    unsigned char *r = cistern_realloc(q, 4 * MiB);
+    ck_assert_ptr_eq(r, q); /* inside the room */
+    ck_assert(stamps_ok(r, 3 * MiB, 2));
+
+    size_t n = 4 * MiB;
+    stamp_pages(r, n, 3);
+    for (size_t m = 8 * MiB; m <= 64 * MiB; m *= 2) {
+        r = cistern_realloc(r, m);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(stamps_ok(r, n, 3), "pages lost or misplaced growing %zu -> %zu", n, m);
+        struct cs_span *s = cs_pagemap_get(r);
+        ck_assert_ptr_nonnull(s);
+        ck_assert(s->region->own);
+        ck_assert_uint_eq(s->start, (uintptr_t)r);
+        ck_assert_ptr_eq(cs_pagemap_get(r + m - 1), s);
+        ck_assert_ptr_eq(cs_region_find((uintptr_t)r), s->region);
+        ck_assert_ptr_eq(cs_region_find((uintptr_t)r + m - 1), s->region);
+        ck_assert_uint_ge(cistern_usable_size(r), m);
+        stamp_pages(r, m, 3);
+        n = m;
+        ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    }
+
+    unsigned char *t = cistern_realloc(r, 2 * MiB);
+    ck_assert_ptr_eq(t, r);
+    ck_assert(stamps_ok(t, 2 * MiB, 3));
+    ck_assert_uint_eq(resident_pages(t + 2 * MiB, n - 2 * MiB), 0);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cistern_free(t);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)t));
+    cistern_free(blocker);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cistern_thread_set_arena(NULL);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+}
+END_TEST
+
+/* A block moving into an own region takes its pages along: the contents
+   arrive at the new place, and the old place, still mapped, reads as zero
+   (a copy would have left it as it was). */
+START_TEST(move_pages_without_copy)
+{
+    if (cs_tool_active)
+        return;
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    cistern_thread_set_arena(x);
+    unsigned char *p = cistern_malloc(1 * MiB);
+    ck_assert_ptr_nonnull(p);
+    struct cs_span *from = cs_pagemap_get(p);
+    struct cs_span *to = cs_heap_alloc_own(&x->heap, from->npages * 2, 0);
+    ck_assert_ptr_nonnull(to);
+    ck_assert(to->region->own);
+    stamp_pages(p, 1 * MiB, 9);
+    ck_assert_int_eq(cs_heap_move_pages(to, from), ENOTSUP); /* only into an own region */
+    ck_assert_int_eq(cs_heap_move_pages(from, to), 0);
+    ck_assert(stamps_ok((void *)to->start, 1 * MiB, 9));
+    for (size_t i = 0; i < 1 * MiB; i += 512)
+        ck_assert_msg(p[i] == 0, "byte %zu of the old place still holds data", i);
+    cistern_free(p);
+    cistern_free((void *)to->start);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cistern_thread_set_arena(NULL);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+}
+END_TEST
+
+/* An arena reset or destroy with blocks live in own regions hands those
+   regions back (they are not kept as free runs), and the heap stays whole. */
+START_TEST(reset_drops_own_regions)
+{
+    if (cs_tool_active)
+        return;
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    cistern_thread_set_arena(x);
+    void *p = cistern_malloc(1 * MiB), *blocker = cistern_malloc(64 * KiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(blocker);
+    p = cistern_realloc(p, 5 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cs_pagemap_get(p)->region->own);
+    cistern_arena_reset(x);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)p));
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    /* Live own regions at destroy go back too. */
+    p = cistern_malloc(1 * MiB);
+    ck_assert_ptr_nonnull(p);
+    p = cistern_realloc(p, 5 * MiB);
+    ck_assert_ptr_nonnull(p);
+    if (!cs_pagemap_get(p)->region->own)
+        p = cistern_realloc(p, 64 * MiB); /* past the end of its region: moves */
+    ck_assert(cs_pagemap_get(p)->region->own);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cistern_thread_set_arena(NULL);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)p));
 }
 END_TEST
 
@@ -524,6 +693,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, usable_size_fully_writable);
     tcase_add_test(tc, realloc_keeps_content);
     tcase_add_test(tc, realloc_large_in_place);
+    tcase_add_test(tc, realloc_big_block_grows_in_own_region);
+    tcase_add_test(tc, move_pages_without_copy);
+    tcase_add_test(tc, reset_drops_own_regions);
     tcase_add_test(tc, calloc_zeroes_reused_memory);
     tcase_add_test(tc, calloc_overflow_enomem);
     tcase_add_test(tc, huge_requests_enomem);

@@ -391,6 +391,226 @@ START_TEST(resize_grow_shrink_in_place)
 }
 END_TEST
 
+/* ---- placement of big blocks, pages a block leaves, the footprint bound ------------- */
+
+/* A big block goes where free pages are still committed rather than to the
+   best fit: a 200-page run freed dirty between spans in use, and a 112-page
+   tail never touched.  Best fit would take the tail and fault in 100 new
+   pages while 200 committed ones sit idle. */
+START_TEST(big_block_placed_on_committed_pages)
+{
+    make_heap(64 * MiB, 0, 0, 512 * CS_PAGE, CS_PAGE, 0, 0);
+    struct cs_span *x = cs_heap_alloc(h, 100, 0, 0);
+    struct cs_span *y = cs_heap_alloc(h, 200, 0, 0);
+    struct cs_span *z = cs_heap_alloc(h, 100, 0, 0);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_ptr_nonnull(z);
+    ck_assert_ptr_eq(x->region, z->region);
+    uintptr_t lo = y->start, hi = cs_span_end(y);
+    cs_heap_free(h, y);
+    ck_assert_uint_eq(h->pages_free_committed, 200);
+    fake_clear_calls(f);
+    struct cs_span *w = cs_heap_alloc(h, 100, 0, 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_msg(w->start >= lo && cs_span_end(w) <= hi,
+                  "the block went to fresh pages, not the committed run");
+    ck_assert_uint_eq(f->ncommit, 0);
+    ck_assert_uint_eq(h->pages_free_committed, 100);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
+/* Committed pages in the middle of a free run: the block is placed over
+   them exactly, not at the run's start. */
+START_TEST(big_block_placed_over_committed_middle)
+{
+    make_heap(64 * MiB, 0, 0, 512 * CS_PAGE, CS_PAGE, 0, 0);
+    struct cs_span *x = cs_heap_alloc(h, 50, 0, 0);
+    struct cs_span *y = cs_heap_alloc(h, 100, 0, 0);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(y);
+    uintptr_t y_start = y->start;
+    cs_heap_free(h, x);
+    cs_heap_release(h, 0); /* x's pages decommitted */
+    cs_heap_free(h, y);    /* one free run: 50 fresh, 100 committed, 362 fresh */
+    ck_assert_uint_eq(unit_free_spans(h, NULL), 1);
+    ck_assert_uint_eq(h->pages_free_committed, 100);
+    fake_clear_calls(f);
+    struct cs_span *w = cs_heap_alloc(h, 100, 0, 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_uint_eq(w->start, y_start);
+    ck_assert_uint_eq(f->ncommit, 0);
+    ck_assert_uint_eq(h->pages_free_committed, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
+/* A big block that moved (realloc) leaves its pages decommitted at once;
+   a small one leaves them for reuse, as a plain free does. */
+START_TEST(moved_block_pages_decommitted)
+{
+    make_heap(64 * MiB, 0, 0, 512 * CS_PAGE, CS_PAGE, 0, 0);
+    struct cs_span *x = cs_heap_alloc(h, 64, 0, 0);
+    struct cs_span *y = cs_heap_alloc(h, 64, 0, 0);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(y);
+    uintptr_t lo = x->start;
+    fake_clear_calls(f);
+    cs_heap_free_moved(h, x);
+    ck_assert_uint_eq(f->bad_calls, 0);
+    ck_assert_uint_eq(f->ndecommit, 1);
+    ck_assert_uint_eq(f->decommits[0].base, lo);
+    ck_assert_uint_eq(f->decommits[0].len, 64 * CS_PAGE);
+    ck_assert_uint_eq(h->pages_free_committed, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+
+    struct cs_span *z = cs_heap_alloc(h, 8, 0, 0);
+    ck_assert_ptr_nonnull(z);
+    fake_clear_calls(f);
+    cs_heap_free_moved(h, z);
+    ck_assert_uint_eq(f->ndecommit, 0);
+    ck_assert_uint_eq(h->pages_free_committed, 8);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
+/* Shrinking a large span by many pages decommits them; by a few keeps them. */
+START_TEST(shrink_decommits_big_tail)
+{
+    make_heap(64 * MiB, 0, 0, 512 * CS_PAGE, CS_PAGE, 0, 0);
+    struct cs_span *x = cs_heap_alloc(h, 100, 0, 0);
+    ck_assert_ptr_nonnull(x);
+    fake_clear_calls(f);
+    ck_assert_int_eq(cs_heap_resize(h, x, 90), 0);
+    ck_assert_uint_eq(f->ndecommit, 0);
+    ck_assert_uint_eq(h->pages_free_committed, 10);
+    ck_assert_int_eq(cs_heap_resize(h, x, 20), 0);
+    ck_assert_uint_eq(f->ndecommit, 1);
+    ck_assert_uint_eq(f->decommits[0].base, x->start + 20 * CS_PAGE);
+    ck_assert_uint_eq(f->decommits[0].len, 70 * CS_PAGE);
+    ck_assert_uint_eq(h->pages_free_committed, 10);
+    ck_assert_uint_eq(f->bad_calls, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
+static size_t footprint(void)
+{
+    return h->pages_inuse + h->pages_free_committed;
+}
+
+static size_t footprint_bound(void)
+{
+    size_t slack = h->peak_pages / 4, least = 16 * MiB / CS_PAGE;
+    return h->peak_pages + (slack > least ? slack : least);
+}
+
+/* Committed pages never run more than the slack past the recent peak of
+   pages in use: six 8 MiB regions used then five freed (dirty, too few for
+   the dirty trim), then blocks that fit none of the freed runs.  Without
+   the bound every one of them adds committed memory; with it, dirty runs
+   are decommitted to make room.  A release lets the peak follow the use
+   down. */
+START_TEST(footprint_bounded_by_recent_peak)
+{
+    const size_t R = 8 * MiB / CS_PAGE;
+    make_heap(1 * GiB, 0, 0, 8 * MiB, 0, 0, 0);
+    struct cs_span *s[6];
+    for (int i = 0; i < 6; i++) {
+        s[i] = cs_heap_alloc(h, R, 0, 0);
+        ck_assert_ptr_nonnull(s[i]);
+    }
+    ck_assert_uint_eq(h->peak_pages, 6 * R);
+    for (int i = 1; i < 6; i++)
+        cs_heap_free(h, s[i]);
+    ck_assert_uint_eq(h->pages_free_committed, 5 * R);
+    fake_clear_calls(f);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_ptr_nonnull(cs_heap_alloc(h, R + 1, 0, 0));
+        ck_assert_msg(footprint() <= footprint_bound(),
+                      "step %d: %zu pages committed, bound %zu", i, footprint(), footprint_bound());
+    }
+    ck_assert_uint_gt(f->ndecommit, 0);
+    ck_assert_uint_lt(h->pages_free_committed, 5 * R);
+    ck_assert_uint_eq(f->bad_calls, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+
+    size_t peak = h->peak_pages, inuse = h->pages_inuse;
+    cs_heap_free(h, s[0]);
+    cs_heap_release(h, UINT64_MAX / 8);
+    ck_assert_uint_lt(h->peak_pages, peak);
+    ck_assert_uint_ge(h->peak_pages, inuse - R);
+}
+END_TEST
+
+/* The dirty trim leaves alone as many dirty pages as the program took from
+   the heap lately (it frees and allocates in turn: they come back into
+   use at once), and trims a heap that only frees.  The clock is not
+   waited for: the runs' free times are set back past the grace period and
+   the recent takings are set by hand. */
+static void age_free_runs(void)
+{
+    for (int i = 0; i < CS_MAX_CHAIN; i++) {
+        struct cs_freeset *fs = h->slot[i].free;
+        if (!fs)
+            continue;
+        for (int len = 0; len <= CS_HEAP_LISTS; len++)
+            for (struct cs_span *s = len ? fs->bylen[len] : fs->big; s; s = s->next)
+                s->free_since -= 10000;
+    }
+}
+
+START_TEST(dirty_trim_spares_pages_taken_again)
+{
+    const size_t R = 8 * MiB / CS_PAGE;
+    enum { N = 13 };
+    make_heap(1 * GiB, 0, 0, 8 * MiB, 0, 0, 0);
+    struct cs_span *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = cs_heap_alloc(h, R, 0, 0);
+        ck_assert_ptr_nonnull(s[i]);
+    }
+    for (int i = 0; i < N - 2; i++)
+        cs_heap_free(h, s[i]);
+    age_free_runs();
+    fake_clear_calls(f);
+    /* Taken lately: more than will be dirty. */
+    h->taken_since_ms = cs_clock_ms();
+    h->taken_cur = N * R;
+    h->taken_prev = 0;
+    cs_heap_free(h, s[N - 2]);
+    ck_assert_uint_eq(f->ndecommit, 0);
+    ck_assert_uint_eq(h->pages_free_committed, (N - 1) * R);
+
+    /* Nothing taken lately: past 64 MiB of dirty pages, the aged runs go. */
+    h->taken_since_ms = cs_clock_ms();
+    h->taken_cur = h->taken_prev = 0;
+    cs_heap_free(h, s[N - 1]);
+    ck_assert_uint_gt(f->ndecommit, 0);
+    ck_assert_uint_le(h->pages_free_committed, 64 * MiB / CS_PAGE);
+    ck_assert_uint_eq(f->bad_calls, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
+/* Own regions (mremap-able blocks) come only from the os source: a heap
+   whose chain starts with any other source, injected above all, refuses. */
+START_TEST(own_region_refused_off_os)
+{
+    make_heap(64 * MiB, 0, 0, 0, 0, CISTERN_SYSALLOC_INJECTED, 0);
+    errno = 0;
+    ck_assert_ptr_null(cs_heap_alloc_own(h, 64, 32));
+    ck_assert_int_eq(errno, ENOTSUP);
+    struct cs_span *x = cs_heap_alloc(h, 64, 0, 0);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(cs_heap_remap(h, x, 128, 0), ENOTSUP);
+    ck_assert_uint_eq(x->npages, 64);
+    ck_assert_uint_eq(f->nunmap, 0);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
 /* ---- giving regions back ------------------------------------------------------------- */
 
 /* Destroying an arena hands each region of a plain source back through
@@ -448,6 +668,16 @@ static Suite *make_suite(void)
 
     tc = tcase_create("resize");
     tcase_add_test(tc, resize_grow_shrink_in_place);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("footprint");
+    tcase_add_test(tc, big_block_placed_on_committed_pages);
+    tcase_add_test(tc, big_block_placed_over_committed_middle);
+    tcase_add_test(tc, moved_block_pages_decommitted);
+    tcase_add_test(tc, shrink_decommits_big_tail);
+    tcase_add_test(tc, footprint_bounded_by_recent_peak);
+    tcase_add_test(tc, dirty_trim_spares_pages_taken_again);
+    tcase_add_test(tc, own_region_refused_off_os);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("regions");
