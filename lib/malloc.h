@@ -67,18 +67,17 @@ CS_INLINE void *cs_malloc_fast(size_t n)
 CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
 {
     if (cs_likely(n <= CS_SMALL_MAX)) {
+        /* Never NULL: an empty slot holds cs_tcache_none, whose touch_arena
+           is NULL.  A NOTOUCH arena's cache fails the compare too: its
+           objects take no marker store, and the caller's slow path serves
+           them (cs_notouch_take), so this path makes no call. */
         struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
-        if (cs_likely(tc != NULL && tc->arena == a)) {
-            void *p;
-            /* A NOTOUCH arena's objects take no marker store: the caller's
-               slow path serves them (cs_notouch_take), so this path makes
-               no call and needs no frame. */
-            if (cs_likely(tc->marks) &&
-                cs_likely(cs_tcache_take_run_first(tc, cs_size_class(n), &p))) {
-                tc->nmalloc++;
-                *(uintptr_t *)p = 0;
-                return p;
-            }
+        void *p;
+        if (cs_likely(tc->touch_arena == a) &&
+            cs_likely(cs_tcache_take_run_first(tc, cs_size_class(n), &p))) {
+            tc->nmalloc++;
+            *(uintptr_t *)p = 0;
+            return p;
         }
     }
     return NULL;

@@ -1142,9 +1142,14 @@ int cs_heap_has_dirty(const struct cs_heap *h)
 /* Forget every span record (the regions' commit bitmaps stay as they are). */
 static void drop_all_spans(struct cs_heap *h)
 {
+    /* The sources' in-use counts drop once per source, not once per span. */
+    size_t dropped[CS_MAX_CHAIN] = { 0 };
+    struct cistern_sysalloc *src[CS_MAX_CHAIN] = { 0 };
     for (struct cs_span *s = h->inuse, *next; s; s = next) {
         next = s->anext;
-        cs_source_count(&s->region->src->in_use, -(intptr_t)(s->npages * CS_PAGE));
+        unsigned slot = s->region->slot;
+        src[slot] = s->region->src;
+        dropped[slot] += s->npages * CS_PAGE;
         if (s->state == CS_SPAN_SMALL)
             cs_pagemap_set_range(s->start, s->npages, NULL);
         else
@@ -1152,6 +1157,9 @@ static void drop_all_spans(struct cs_heap *h)
         span_delete(s);
     }
     h->inuse = NULL;
+    for (int i = 0; i < CS_MAX_CHAIN; i++)
+        if (dropped[i])
+            cs_source_count(&src[i]->in_use, -(intptr_t)dropped[i]);
     for (int i = 0; i < CS_MAX_CHAIN; i++) {
         struct cs_freeset *fs = h->slot[i].free;
         if (!fs)

@@ -21,7 +21,13 @@
    once (all pointers NULL), and an arena no span names, so both fast paths
    fall through without testing for NULL. */
 struct cs_tcache cs_tcache_none = { .arena = (struct cistern_arena *)&cs_tcache_none };
-__thread struct cs_thread cs_tls CS_TLS_MODEL = { .cur = &cs_tcache_none };
+#define NONE &cs_tcache_none
+/* Empty table slots hold cs_tcache_none too, so the arena fast path reads a
+   slot without testing it for NULL. */
+__thread struct cs_thread cs_tls CS_TLS_MODEL = {
+    .cur = NONE, .tc = { NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE }
+};
+#undef NONE
 uintptr_t cs_secret;
 cs_atomic_t cs_life;
 
@@ -41,6 +47,18 @@ static cs_lock_t reg_lock = CS_LOCK_INIT;
 static struct cs_tcache *registry;  /* live caches */
 static struct cs_tcache *recycled;  /* records kept for new caches (linked by rnext) */
 static struct cs_thread *threads;   /* threads that may hold caches (cs_thread.listed) */
+
+/* The cache in table slot i, or NULL for an empty slot. */
+static struct cs_tcache *slot_get(const struct cs_thread *t, int i)
+{
+    return t->tc[i] == &cs_tcache_none ? NULL : t->tc[i];
+}
+
+static void slots_clear(struct cs_thread *t)
+{
+    for (int i = 0; i < CS_TC_SLOTS; i++)
+        t->tc[i] = &cs_tcache_none;
+}
 static size_t nrecycled;
 static cs_atomic_t nlive;
 
@@ -113,6 +131,7 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
     tc->marks = !a->notouch;
+    tc->touch_arena = a->notouch ? NULL : a;
     tc->nmalloc = 0;
     cs_lock(&reg_lock);
     tc->rprev = NULL;
@@ -242,14 +261,14 @@ static void tc_release(struct cs_tcache *tc)
 static void revalidate(struct cs_thread *t)
 {
     for (int i = 0; i < CS_TC_SLOTS; i++) {
-        struct cs_tcache *tc = t->tc[i];
+        struct cs_tcache *tc = slot_get(t, i);
         if (!tc || epoch_valid(tc))
             continue;
         tc_close(tc);
         if (t->cur == tc)
             t->cur = &cs_tcache_none;
         tc_release(tc);
-        t->tc[i] = NULL;
+        t->tc[i] = &cs_tcache_none;
     }
 }
 
@@ -268,7 +287,7 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
     uintptr_t life = cs_atomic_load_acquire(&cs_life);
     if (t->life != life) {
         /* Teardown freed every cache: forget the table without touching it. */
-        memset(t->tc, 0, sizeof t->tc);
+        slots_clear(t);
         t->cur = &cs_tcache_none;
         t->life = life;
     }
@@ -285,16 +304,17 @@ struct cs_tcache *cs_tcache_get(struct cistern_arena *a)
         t->gen = gen;
     }
     unsigned i = a->id % CS_TC_SLOTS;
-    struct cs_tcache *tc = t->tc[i];
+    struct cs_tcache *tc = slot_get(t, (int)i);
     if (tc && tc->arena != a) {
         tc_flush(tc);
         if (t->cur == tc)
             t->cur = &cs_tcache_none;
         tc_release(tc);
-        tc = t->tc[i] = NULL;
+        tc = NULL;
+        t->tc[i] = &cs_tcache_none;
     }
-    if (!tc)
-        tc = t->tc[i] = tc_new(a);
+    if (!tc && (tc = tc_new(a)) != NULL)
+        t->tc[i] = tc;
     return tc;
 }
 
@@ -482,7 +502,7 @@ void cs_tcache_flush_thread(void)
     if (t->life != cs_atomic_load_acquire(&cs_life))
         return;
     for (int i = 0; i < CS_TC_SLOTS; i++)
-        if (t->tc[i])
+        if (slot_get(t, i))
             tc_flush(t->tc[i]);
 }
 
@@ -492,12 +512,12 @@ void cs_thread_exit(void *arg)
     (void)arg;
     if (t->life == cs_atomic_load_acquire(&cs_life)) {
         for (int i = 0; i < CS_TC_SLOTS; i++) {
-            struct cs_tcache *tc = t->tc[i];
+            struct cs_tcache *tc = slot_get(t, i);
             if (!tc)
                 continue;
             tc_flush(tc);
             tc_release(tc);
-            t->tc[i] = NULL;
+            t->tc[i] = &cs_tcache_none;
         }
         cs_lock(&reg_lock);
         thread_unlist(t);
@@ -570,7 +590,7 @@ void cs_tcache_teardown(void)
        may find one again, nor its slow path through the table. */
     for (struct cs_thread *t = threads; t; t = t->tnext) {
         t->cur = &cs_tcache_none;
-        memset(t->tc, 0, sizeof t->tc);
+        slots_clear(t);
         t->listed = 0;
     }
     threads = NULL;

@@ -59,6 +59,10 @@ static inline unsigned cs_bin_max(const volatile struct cs_bin *b)
 
 struct cs_tcache {
     struct cistern_arena *arena; /* first: free's fast path compares it */
+    /* The arena when touchable, else NULL: cistern_arena_malloc's inline
+       path compares it, which rules out NOTOUCH caches (whose objects take
+       no marker store) in the same test. */
+    struct cistern_arena *touch_arena;
     uint64_t nmalloc;            /* frees are derived: nmalloc less what lives */
     uintptr_t epoch;             /* arena epoch the contents belong to */
     unsigned marks;              /* the arena is touchable: clear free markers on malloc */

@@ -168,7 +168,7 @@ START_TEST(cache_bytes_within_cap)
     size_t cached = 0;
     for (int i = 0; i < CS_TC_SLOTS; i++) {
         struct cs_tcache *tc = cs_tls.tc[i];
-        if (!tc)
+        if (tc == &cs_tcache_none)
             continue;
         for (unsigned c = 1; c < CS_NCLASSES; c++)
             cached += (size_t)cs_tcache_count(tc, c) * cs_classes[c].size;
