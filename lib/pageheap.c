@@ -34,8 +34,18 @@ static struct cs_span *span_new(void)
     return cs_meta_alloc(sizeof(struct cs_span));
 }
 
+/* A NOTOUCH span leaves the small state: its released bits go. */
+static void drop_released(struct cs_span *s)
+{
+    if (s->released) {
+        cs_meta_free((void *)s->released, CS_RELEASED_BYTES);
+        s->released = NULL;
+    }
+}
+
 static void span_delete(struct cs_span *s)
 {
+    drop_released(s);
     s->state = CS_SPAN_DEAD;
     s->cls = 0;
     s->fast_arena = NULL;
@@ -536,14 +546,14 @@ static size_t make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     if (cls) {
         const struct cs_class_info *ci = &cs_classes[cls];
         s->size = ci->size;
-        s->recip = ci->recip;
         s->inv = ci->inv;
         s->shift = ci->shift;
         s->bin_offset = (uint32_t)cs_bin_offset(cls);
         s->nobj = ci->nobj;
         s->nfree = ci->nobj;
         memset(s->freebits, 0, sizeof s->freebits);
-        memset((void *)s->released, 0, sizeof s->released);
+        if (s->released)
+            memset((void *)s->released, 0, CS_RELEASED_BYTES);
         for (uint32_t i = 0; i < ci->nobj / 64; i++)
             s->freebits[i] = ~(uint64_t)0;
         if (ci->nobj % 64)
@@ -639,6 +649,10 @@ struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, un
         goto fail;
     if (s->npages > npages && split_back(h, s, npages))
         goto fail;
+    /* The one allocation a small NOTOUCH span needs, made while failing is
+       still simple. */
+    if (cls && s->notouch && !(s->released = cs_meta_alloc(CS_RELEASED_BYTES)))
+        goto fail;
     if (make_inuse(h, s, cls))
         bound_footprint(h);
     cs_unlock(&h->lock);
@@ -710,6 +724,7 @@ static struct cs_span *free_locked(struct cs_heap *h, struct cs_span *s, uint64_
     }
     s->cls = 0;
     s->fast_arena = NULL;
+    drop_released(s);
     s->state = CS_SPAN_FREE;
     s->ncommitted = span_committed(s); /* big blocks may have given pages back */
     s->zeroed = 0;

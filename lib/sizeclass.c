@@ -60,7 +60,6 @@ static void add_class(unsigned c, size_t size)
     ci->batch = clamp(32768 / size, 2, 64);
     /* A thread keeps up to ~64 KiB per class, and at least two batches. */
     ci->cap = clamp(65536 / size, 2 * ci->batch < 128 ? 2 * ci->batch : 128, 128);
-    ci->recip = (((uint64_t)1 << CS_RECIP_SHIFT) + size - 1) / size;
     ci->shift = (uint32_t)__builtin_ctzll(size);
     ci->inv = odd_inverse(size >> ci->shift);
 }

@@ -17,9 +17,6 @@
 #define CS_NCLASSES 98 /* 97 classes + class 0 */
 /* Most objects in one small span: the span's free bitmap holds this many bits. */
 #define CS_SPAN_MAX_OBJS 1024
-/* Bits of the reciprocal used to turn an offset into an object index: exact
-   for offsets below 2^(40-18), i.e. spans up to 4 MiB with 256 KiB objects. */
-#define CS_RECIP_SHIFT 40
 
 struct cs_class_info {
     uint32_t size;   /* object size */
@@ -27,7 +24,6 @@ struct cs_class_info {
     uint32_t nobj;   /* objects per span */
     uint32_t batch;  /* objects moved between a thread cache and the central list */
     uint32_t cap;    /* most objects a thread cache keeps */
-    uint64_t recip;  /* ceil(2^CS_RECIP_SHIFT / size) */
     /* size = odd << shift; inv * odd == 1 (mod 2^64).  Rotating off * inv
        right by shift gives off / size when size divides off, and a number
        of at least 2^64 / size otherwise: one test for "object start". */

@@ -32,23 +32,24 @@ struct cs_span {
     uint32_t bin_offset;          /* small: where the class's bin sits in a cache */
     uint32_t cls;                 /* size class, 0 unless small and in use */
     uint32_t size;                /* object size (small) */
-    uint64_t recip;               /* ceil(2^CS_RECIP_SHIFT / size) (small) */
     struct cistern_arena *arena;
     uint8_t state;                /* enum cs_span_state */
     uint8_t notouch;              /* the memory must not be read or written */
     uint8_t zeroed;               /* every byte reads as zero (fresh or decommitted) */
     uint8_t in_central;           /* on its central list's nonempty list */
     uint32_t nfree;               /* small: objects free in the span */
-    size_t npages;
+    uint32_t npages;              /* 2^32 heap pages: 32 TiB, far past any region */
+    uint32_t ncommitted;          /* free: pages still committed (exact) */
     struct cs_region *region;
     struct cs_span *next, *prev;  /* free list, or central nonempty list */
     struct cs_span *anext, *aprev; /* the heap's in-use list */
-    size_t ncommitted;            /* free: pages still committed (upper bound) */
     uint64_t free_since;          /* free: when it became free (cs_clock_ms) */
     uint64_t freebits[CS_SPAN_WORDS]; /* small: bit set = object free in the span */
-    /* NOTOUCH small spans: bit set = freed by the program and not handed out
-       since, wherever it sits (the double-free check that cannot use a marker). */
-    cs_atomic_t released[CS_SPAN_MAX_OBJS / (8 * sizeof(cs_atomic_t))];
+    /* NOTOUCH small spans only (else NULL), CS_RELEASED_BYTES of metadata:
+       bit set = freed by the program and not handed out since, wherever it
+       sits (the double-free check that cannot use a marker).  Kept out of
+       the record, which every span of every arena pays for. */
+    cs_atomic_t *released;
 };
 
 static inline uintptr_t cs_span_end(const struct cs_span *s)
@@ -56,13 +57,12 @@ static inline uintptr_t cs_span_end(const struct cs_span *s)
     return s->start + s->npages * CS_PAGE;
 }
 
-/* The index of the object at offset off, and whether off is an object start. */
-static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off)
-{
-    return (uint32_t)(((uint64_t)off * s->recip) >> CS_RECIP_SHIFT);
-}
+/* The index of the object starting at offset off (off must be an object
+   start: validated pointers only). */
+static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off);
 
 #define CS_RELEASED_BITS (8 * sizeof(cs_atomic_t))
+#define CS_RELEASED_BYTES (CS_SPAN_MAX_OBJS / 8)
 
 /* NOTOUCH objects: mark p freed; returns non-zero when it already was. */
 static inline int cs_span_release_object(struct cs_span *s, const void *p)
@@ -91,6 +91,11 @@ static inline uint64_t cs_span_start_index(const struct cs_span *s, uintptr_t of
 static inline int cs_span_is_object_start(const struct cs_span *s, uintptr_t off)
 {
     return cs_span_start_index(s, off) < s->nobj;
+}
+
+static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off)
+{
+    return (uint32_t)cs_span_start_index(s, off);
 }
 
 #endif

@@ -226,8 +226,8 @@ START_TEST(thread_exit_returns_cache)
 
     for (unsigned c = 1; c < CS_NCLASSES; c++)
         ck_assert_msg(arena_x->central[c].out_objects == arena_x->central[c].xfer_n,
-                      "class %u: %zu objects out, %u in the transfer cache", c,
-                      arena_x->central[c].out_objects, arena_x->central[c].xfer_n);
+                      "class %u: %zu objects out, %zu in the transfer cache", c,
+                      (size_t)arena_x->central[c].out_objects, (size_t)arena_x->central[c].xfer_n);
     cistern_arena_stats_t st;
     ck_assert_int_eq(cistern_arena_get_stats(arena_x, &st), 0);
     ck_assert_uint_eq(st.allocated_bytes, 0);
