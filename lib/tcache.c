@@ -447,10 +447,11 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
     }
     struct cs_bin *b = &tc->bins[cls];
     size_t size = b->size;
-    /* Below a batch the bin grows by one on each overflow, so a thread that
-       frees what others allocate soon moves objects a batch at a time; past
-       a batch only misses make it grow (grow_on_miss). */
-    if (cs_bin_max(b) < b->batch) {
+    /* Overflows grow a bin by one up to CS_TC_OVERFLOW_GROWTH objects, so a
+       thread that frees what others allocate moves them in small batches
+       but pins few spans with them; beyond, only misses make a bin grow
+       (grow_on_miss). */
+    if (cs_bin_max(b) < (b->batch < CS_TC_OVERFLOW_GROWTH ? b->batch : CS_TC_OVERFLOW_GROWTH)) {
         bin_grow(tc, cls, 1);
         if (b->top < b->limit) {
             *b->top++ = p;

@@ -22,6 +22,9 @@
 struct cistern_arena;
 
 #define CS_TC_SLOTS 8
+/* Most objects an overflow (a free with the bin full) grows a bin to: a
+   thread that only frees a class pins at most this many of its objects. */
+#define CS_TC_OVERFLOW_GROWTH 16
 
 /* Objects are kept in [base, top); limit is base plus the bin's current
    limit, which grows on overflow up to base + cap.  Pointers rather than

@@ -84,6 +84,7 @@ START_TEST(refill_overflow_one_class)
         assert_out_of_span(p[i], cs_default_arena, cls);
 
     ck_assert_uint_gt(last_max, 3); /* every miss grew it */
+    unsigned grown = last_max;
     for (int i = 0; i < N; i++) {
         cistern_free(p[i]);
         /* Frees never grow a bin past a batch; overflowing ones shrink it. */
@@ -93,8 +94,8 @@ START_TEST(refill_overflow_one_class)
         last_max = cs_bin_max(b);
         ck_assert_uint_eq(c->out_objects, (size_t)(N - 1 - i) + cs_tcache_count(tc, cls) + c->xfer_n);
     }
-    ck_assert_uint_ge(cs_bin_max(b), ci->batch); /* overflows grew it to a batch */
-    ck_assert_uint_ge(cs_tcache_count(tc, cls), ci->batch / 2);
+    ck_assert_uint_eq(cs_bin_max(b), grown); /* frees neither grew nor shrank it */
+    ck_assert_uint_ge(cs_tcache_count(tc, cls), grown / 2);
     ck_assert_uint_eq(tc->nmalloc, N);
     /* Frees are derived from what lives: all N of them show. */
     cistern_arena_stats_t st;
@@ -116,9 +117,9 @@ END_TEST
    its share is the whole cap (never below the floor a cache keeps).  Freeing
    a couple of blocks of each big class must not park more than that. */
 /* A thread that only frees a class (objects another thread allocated) keeps
-   at most a batch of it: overflows grow a bin only up to a batch and then
-   hand batches back, so such a thread cannot pin the spans of thousands of
-   objects. */
+   at most CS_TC_OVERFLOW_GROWTH of it: overflows grow a bin only that far
+   and then hand batches back, so such a thread cannot pin the spans of
+   thousands of objects. */
 #define FREED_ELSEWHERE 4000
 static void *freed_elsewhere[FREED_ELSEWHERE];
 static unsigned freer_max, freer_cached;
@@ -147,9 +148,9 @@ START_TEST(free_only_thread_holds_a_batch)
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, freer_main, &cls), 0);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
-    ck_assert_uint_eq(freer_max, cs_classes[cls].batch);
-    ck_assert_uint_le(freer_cached, cs_classes[cls].batch);
-    ck_assert_uint_lt(cs_classes[cls].batch, cs_classes[cls].cap); /* the bound means something */
+    ck_assert_uint_eq(freer_max, CS_TC_OVERFLOW_GROWTH);
+    ck_assert_uint_le(freer_cached, CS_TC_OVERFLOW_GROWTH);
+    ck_assert_uint_lt(CS_TC_OVERFLOW_GROWTH, cs_classes[cls].cap); /* the bound means something */
 }
 END_TEST
 
