@@ -130,9 +130,12 @@ START_TEST(thousand_live_arenas_with_pools)
            "before, %zu KiB with all live, %zu KiB with the second generation live, %zu KiB "
            "after\n",
            LIVE, t1 - t0, meta0 >> 10, live1 >> 10, live2 >> 10, meta1 >> 10);
-    /* Metadata comes in 1 MiB chunks: a chunk or two of slack, no more. */
-    ck_assert_msg(live2 <= live1 + live1 / 8, "metadata grew from %zu to %zu KiB", live1 >> 10,
-                  live2 >> 10);
+    /* Metadata comes in 1 MiB chunks, and how many a generation ends up
+       touching varies with the release thread's timing: two chunks of
+       slack on top of an eighth, no more.  Without reuse of the arena
+       records the second generation would need about as much again. */
+    ck_assert_msg(live2 <= live1 + live1 / 8 + 2 * MiB, "metadata grew from %zu to %zu KiB",
+                  live1 >> 10, live2 >> 10);
 }
 END_TEST
 
