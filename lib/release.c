@@ -51,7 +51,8 @@ static void *bg_main(void *arg)
         if (cs_atomic_load_acquire(&bg_state) != 1)
             break;
         pthread_mutex_unlock(&bg_mutex);
-        if (cs_opt.decay_ms >= 0)
+        /* Turned off at run time: the thread stays, idle. */
+        if (cs_opt.background_thread && cs_opt.decay_ms >= 0)
             cs_arena_release_all((uint64_t)cs_opt.decay_ms, 1);
         pthread_mutex_lock(&bg_mutex);
     }
