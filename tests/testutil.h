@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -30,6 +31,29 @@ static inline int test_check(const void *buf, size_t len, uint32_t seed)
         if (p[i] != (unsigned char)(seed * 31u + i * 7u))
             return 0;
     return 1;
+}
+
+/* Pages of [p, p + len) the kernel holds in memory now, or -1 where the
+   system cannot say (qemu-user refuses mincore): callers skip the
+   residency checks then, and keep the rest of the test. */
+static inline long test_resident_pages(const void *p, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)p + len + page - 1) & ~(uintptr_t)(page - 1);
+    size_t n = (hi - lo) / page;
+    unsigned char *vec = calloc(n ? n : 1, 1);
+    if (!vec)
+        return -1;
+    long count = 0;
+    if (mincore((void *)lo, hi - lo, vec) != 0) {
+        count = -1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            count += vec[i] & 1;
+    }
+    free(vec);
+    return count;
 }
 
 /* Remove the lines an emulator adds to a dying program's stderr (qemu-user

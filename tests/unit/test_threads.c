@@ -121,12 +121,11 @@ START_TEST(burst_records_go_back)
         ck_assert_ptr_nonnull(wave_cache[i]);
         uintptr_t lo = CS_ALIGN_DOWN((uintptr_t)wave_cache[i], pg);
         uintptr_t hi = CS_ALIGN_UP((uintptr_t)wave_cache[i] + record, pg);
-        unsigned char vec[64];
-        ck_assert_uint_le((hi - lo) / pg, sizeof vec);
-        ck_assert_int_eq(mincore((void *)lo, hi - lo, vec), 0);
-        size_t resident = 0;
-        for (size_t k = 0; k < (hi - lo) / pg; k++)
-            resident += vec[k] & 1;
+        long resident = test_resident_pages((void *)lo, hi - lo);
+        if (resident < 0) {
+            printf("# mincore unavailable: residency not checked\n");
+            return;
+        }
         purged += resident <= 2;
     }
     ck_assert_msg(purged >= BURST - 8, "%d of %d records of exited threads gave their pages back",
