@@ -369,9 +369,10 @@ static void *realloc_large(struct cs_span *s, void *p, size_t n)
     if (pages > old_pages && n >= OWN_MIN_BYTES && !s->notouch) {
         struct cs_span *q = cs_heap_alloc_own(h, pages, own_room(pages));
         if (q) {
-            /* Its pages move along (the old place is left empty), else a copy. */
-            if (cs_heap_move_pages(s, q) != 0)
-                memcpy((void *)q->start, p, old);
+            /* Copied once; from here on it grows by mremap, without copies.
+               (Moving the pages instead, with MREMAP_DONTUNMAP, leaves the
+               old place in a state qemu-user does not follow.) */
+            memcpy((void *)q->start, p, old);
             free_moved(s, p);
             return (void *)q->start;
         }

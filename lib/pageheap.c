@@ -1077,14 +1077,6 @@ int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t ro
     return err;
 }
 
-int cs_heap_move_pages(struct cs_span *from, struct cs_span *to)
-{
-    const struct cistern_sysalloc *src = from->region->src;
-    if (src->kind != CS_SRC_OS || !to->region->own || to->npages < from->npages || cs_tool_active)
-        return ENOTSUP;
-    return cs_os_move_pages((void *)from->start, from->npages * CS_PAGE, (void *)to->start);
-}
-
 /* ---- release policy --------------------------------------------------------- */
 
 /* Decommit the granules wholly inside one free span (edge pages sharing a

@@ -99,11 +99,6 @@ struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room_
    decommits the tail, which stays mapped as room.  0, ENOTSUP (s is not the
    whole of an own region), or ENOMEM (s unchanged). */
 int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t room_pages);
-/* Move the contents of large span from into the start of to, a span of an
-   own region at least as long, by moving its pages (no copy; from's pages
-   are left empty).  Both in use by the caller.  0, or ENOTSUP when from is
-   not in os memory or the system cannot (the caller copies). */
-int cs_heap_move_pages(struct cs_span *from, struct cs_span *to);
 
 /* Decommit free runs idle for at least age_ms (0: all): pages decommitted. */
 size_t cs_heap_release(struct cs_heap *h, uint64_t age_ms);

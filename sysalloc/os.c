@@ -72,19 +72,6 @@ int cs_os_remap(void *old, size_t old_size, size_t new_size, void *to)
 #endif
 }
 
-int cs_os_move_pages(void *from, size_t len, void *to)
-{
-#if defined(__linux__) && defined(MREMAP_DONTUNMAP) && defined(MREMAP_FIXED)
-    void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
-    if (p == MAP_FAILED)
-        return errno == EINVAL ? ENOTSUP : errno;
-    return p == to ? 0 : EFAULT;
-#else
-    (void)from, (void)len, (void)to;
-    return ENOTSUP;
-#endif
-}
-
 static void *os_alloc(void *ctx, size_t size, size_t align, size_t *actual)
 {
     void *p = cs_os_map(size, align);

@@ -19,11 +19,4 @@ int cs_os_can_remap(void);
    the pages, nothing is copied.  0 or an errno; on failure nothing changed. */
 int cs_os_remap(void *old, size_t old_size, size_t new_size, void *to);
 
-/* Move the pages of [from, from+len), part of a private anonymous mapping,
-   onto [to, to+len), part of another that this replaces, without copying;
-   the source range stays mapped and reads as zero afterwards (its pages
-   are gone, as after a decommit).  0, or an errno (ENOTSUP where the system
-   cannot: the caller copies instead). */
-int cs_os_move_pages(void *from, size_t len, void *to);
-
 #endif

@@ -240,36 +240,6 @@ START_TEST(realloc_big_block_grows_in_own_region)
 }
 END_TEST
 
-/* A block moving into an own region takes its pages along: the contents
-   arrive at the new place, and the old place, still mapped, reads as zero
-   (a copy would have left it as it was). */
-START_TEST(move_pages_without_copy)
-{
-    if (cs_tool_active)
-        return;
-    cistern_arena_t *x = cistern_arena_create(NULL);
-    ck_assert_ptr_nonnull(x);
-    cistern_thread_set_arena(x);
-    unsigned char *p = cistern_malloc(1 * MiB);
-    ck_assert_ptr_nonnull(p);
-    struct cs_span *from = cs_pagemap_get(p);
-    struct cs_span *to = cs_heap_alloc_own(&x->heap, from->npages * 2, 0);
-    ck_assert_ptr_nonnull(to);
-    ck_assert(to->region->own);
-    stamp_pages(p, 1 * MiB, 9);
-    ck_assert_int_eq(cs_heap_move_pages(to, from), ENOTSUP); /* only into an own region */
-    ck_assert_int_eq(cs_heap_move_pages(from, to), 0);
-    ck_assert(stamps_ok((void *)to->start, 1 * MiB, 9));
-    for (size_t i = 0; i < 1 * MiB; i += 512)
-        ck_assert_msg(p[i] == 0, "byte %zu of the old place still holds data", i);
-    cistern_free(p);
-    cistern_free((void *)to->start);
-    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
-    cistern_thread_set_arena(NULL);
-    ck_assert_int_eq(cistern_arena_destroy(x), 0);
-}
-END_TEST
-
 /* An arena reset or destroy with blocks live in own regions hands those
    regions back (they are not kept as free runs), and the heap stays whole. */
 START_TEST(reset_drops_own_regions)
@@ -684,7 +654,6 @@ static Suite *make_suite(void)
     tcase_add_test(tc, realloc_keeps_content);
     tcase_add_test(tc, realloc_large_in_place);
     tcase_add_test(tc, realloc_big_block_grows_in_own_region);
-    tcase_add_test(tc, move_pages_without_copy);
     tcase_add_test(tc, reset_drops_own_regions);
     tcase_add_test(tc, calloc_zeroes_reused_memory);
     tcase_add_test(tc, calloc_overflow_enomem);
