@@ -57,22 +57,26 @@ AC_DEFUN([CS_WITH_CUDA], [
 
 # CS_TLS_DESCRIPTORS: the unloadable API library keeps the dynamic TLS
 # model, whose classic form calls __tls_get_addr on every access.  TLS
-# descriptors (-mtls-dialect=gnu2, where the compiler and linker know it)
-# resolve a module loaded at start-up to a constant offset, leaving one
-# indirect call to a two-instruction resolver.  TLS_DESC_CFLAGS is empty
-# where the dialect is unknown (s390x, for one).
+# descriptors (-mtls-dialect=gnu2) resolve a module loaded at start-up to a
+# constant offset, leaving one indirect call to a two-instruction resolver.
+# Asked for on x86-64 only: AArch64 uses descriptors already, s390x has
+# none, and 32-bit ARM builds with gnu2 crashed under qemu-user.
+# TLS_DESC_CFLAGS is empty elsewhere, or where the toolchain refuses.
 AC_DEFUN([CS_TLS_DESCRIPTORS], [
+  AC_REQUIRE([AC_CANONICAL_HOST])
   TLS_DESC_CFLAGS=
-  cs_save_CFLAGS=$CFLAGS
-  cs_save_LDFLAGS=$LDFLAGS
-  CFLAGS="$CFLAGS -fPIC -mtls-dialect=gnu2 -Werror"
-  LDFLAGS="$LDFLAGS -shared"
-  AC_MSG_CHECKING([whether $CC supports TLS descriptors])
-  AC_LINK_IFELSE([AC_LANG_PROGRAM([[__thread int cs_probe;]],
-                                  [[return cs_probe++;]])],
-                 [TLS_DESC_CFLAGS=-mtls-dialect=gnu2; AC_MSG_RESULT([yes])],
-                 [AC_MSG_RESULT([no])])
-  CFLAGS=$cs_save_CFLAGS
-  LDFLAGS=$cs_save_LDFLAGS
+  AS_CASE([$host_cpu], [x86_64], [
+    cs_save_CFLAGS=$CFLAGS
+    cs_save_LDFLAGS=$LDFLAGS
+    CFLAGS="$CFLAGS -fPIC -mtls-dialect=gnu2 -Werror"
+    LDFLAGS="$LDFLAGS -shared"
+    AC_MSG_CHECKING([whether $CC supports TLS descriptors])
+    AC_LINK_IFELSE([AC_LANG_PROGRAM([[__thread int cs_probe;]],
+                                    [[return cs_probe++;]])],
+                   [TLS_DESC_CFLAGS=-mtls-dialect=gnu2; AC_MSG_RESULT([yes])],
+                   [AC_MSG_RESULT([no])])
+    CFLAGS=$cs_save_CFLAGS
+    LDFLAGS=$cs_save_LDFLAGS
+  ])
   AC_SUBST([TLS_DESC_CFLAGS])
 ])

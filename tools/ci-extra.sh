@@ -13,7 +13,7 @@
 #             blocks to memcheck; each run must end "ERROR SUMMARY: 0 errors"
 #   fuzz      tests/fuzz/run-fuzz.sh for FUZZ_TIME seconds (default 120);
 #             a crash is saved under tests/fuzz/regressions/ of this tree
-#   cross     make check-cross CROSS_ARCHES="aarch64 s390x" (qemu-user)
+#   cross     make check-cross CROSS_ARCHES="aarch64 armhf s390x" (qemu-user)
 #
 # With no STEP, all of them, in that order.  Every step runs even when an
 # earlier one failed; the script prints each step's time and result at the
@@ -28,7 +28,7 @@
 #   CI_EXTRA_JOBS      parallel make jobs (default: the number of CPUs)
 #   CI_EXTRA_INSTALL   1: install what a step lacks with apt-get (as root)
 #   FUZZ_TIME          seconds of fuzzing (default 120)
-#   CROSS_ARCHES       architectures for the cross step (default "aarch64 s390x")
+#   CROSS_ARCHES       architectures for the cross step (default "aarch64 armhf s390x")
 #   STEP_TIMEOUT_<STEP> seconds a step may take (defaults below)
 #
 # Debian packages the steps use: autoconf automake libtool pkg-config check
@@ -42,7 +42,7 @@ srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=${CI_EXTRA_DIR:-$srcdir/build-extra}
 jobs=${CI_EXTRA_JOBS:-$(nproc 2>/dev/null || echo 2)}
 fuzz_time=${FUZZ_TIME:-120}
-cross_arches=${CROSS_ARCHES:-aarch64 s390x}
+cross_arches=${CROSS_ARCHES:-aarch64 armhf s390x}
 
 # Bounds that keep the whole run near 30 minutes on 2 cores.
 : "${STEP_TIMEOUT_asan:=600}" "${STEP_TIMEOUT_tsan:=420}" "${STEP_TIMEOUT_valgrind:=300}"
