@@ -294,9 +294,13 @@ static const size_t huge[] = {
     SIZE_MAX - 4096,
     (size_t)PTRDIFF_MAX + 1,
     SIZE_MAX / 2, /* == PTRDIFF_MAX */
+#if SIZE_MAX > 0xffffffffu
+    /* On 32-bit systems 2 GiB may well be there to take, and these shifts
+       would not be huge at all. */
     (size_t)PTRDIFF_MAX - 8192,
     (size_t)1 << 60,
     (size_t)1 << 48, /* beyond any user address space of 47 or 48 bits */
+#endif
 };
 #define NHUGE (sizeof huge / sizeof huge[0])
 

@@ -384,7 +384,9 @@ END_TEST
    2 GiB of address space: skipped where the OS refuses that. */
 START_TEST(aligned_alloc_all_powers)
 {
-    for (size_t align = 1; align <= GiB; align *= 2) {
+    /* 1 GiB on 64-bit systems; 64 MiB in a 32-bit address space. */
+    const size_t max_align = sizeof(void *) >= 8 ? GiB : 64 * MiB;
+    for (size_t align = 1; align <= max_align; align *= 2) {
         const size_t req[] = { 1, align, align + align / 2 + 1 };
         for (size_t r = 0; r < 3; r++) {
             size_t n = req[r];
@@ -395,7 +397,7 @@ START_TEST(aligned_alloc_all_powers)
             for (int i = 0; i < k; i++) {
                 errno = 0;
                 v[i] = cistern_aligned_alloc(align, n);
-                if (!v[i] && align == GiB && errno == ENOMEM)
+                if (!v[i] && align == max_align && align == GiB && errno == ENOMEM)
                     break;
                 ck_assert_msg(v[i] != NULL, "aligned_alloc(%zu, %zu) failed", align, n);
                 ck_assert_msg((uintptr_t)v[i] % align == 0,
