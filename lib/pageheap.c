@@ -332,11 +332,24 @@ static struct cs_span *find_in_set(struct cs_freeset *fs, size_t n)
         if (bits)
             return fs->bylen[(len & ~(size_t)63) + (size_t)__builtin_ctzll(bits)];
     }
+    /* A request that no length list could serve carves from a long run:
+       small spans take the run with the most committed pages (a run the
+       program just freed, rather than a region's untouched tail, so a
+       structure rebuilt after a full free faults nothing in); longer
+       requests take the shortest run that fits. */
+    int small = n <= CS_HEAP_LISTS;
     struct cs_span *best = NULL;
-    for (struct cs_span *s = fs->big; s; s = s->next)
-        if (s->npages >= n && (!best || s->npages < best->npages ||
-                               (s->npages == best->npages && s->ncommitted > best->ncommitted)))
+    for (struct cs_span *s = fs->big; s; s = s->next) {
+        if (s->npages < n)
+            continue;
+        int better = !best ||
+                     (small ? s->ncommitted > best->ncommitted ||
+                                  (s->ncommitted == best->ncommitted && s->npages < best->npages)
+                            : s->npages < best->npages ||
+                                  (s->npages == best->npages && s->ncommitted > best->ncommitted));
+        if (better)
             best = s;
+    }
     return best;
 }
 

@@ -241,6 +241,45 @@ END_TEST
 
 /* ---- release (decommit) ----------------------------------------------------------- */
 
+/* A structure freed in full and built again at once takes its pages from
+   the runs it just freed: one-page spans that no length list can serve
+   carve the long run with the most committed pages, not the shortest one,
+   which here is a second, smaller region whose tail was never touched.
+   Carving that tail would commit new pages while the freed ones sit idle,
+   and the footprint bound would then decommit the freed ones, only for the
+   next round to fault them back in. */
+#define REBUILD_SPANS 384
+START_TEST(rebuild_after_full_free_commits_nothing)
+{
+    make_heap(64 * MiB, 0, 0, 2 * MiB, CS_PAGE, 0, 0);
+    static struct cs_span *sp[REBUILD_SPANS];
+    /* 256 one-page spans fill the first 2 MiB region; the rest go to a
+       second region, a little shorter, whose tail stays untouched. */
+    for (int i = 0; i < REBUILD_SPANS; i++) {
+        if (i == 256)
+            f->chunk = 2 * MiB - 16 * CS_PAGE;
+        sp[i] = cs_heap_alloc(h, 1, 0, 0);
+        ck_assert_ptr_nonnull(sp[i]);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < REBUILD_SPANS; i++)
+            cs_heap_free(h, sp[i]);
+        ck_assert_int_eq(cs_heap_check(h), 0);
+        fake_clear_calls(f);
+        for (int i = 0; i < REBUILD_SPANS; i++) {
+            sp[i] = cs_heap_alloc(h, 1, 0, 0);
+            ck_assert_ptr_nonnull(sp[i]);
+        }
+        ck_assert_msg(f->ncommit == 0 && f->ndecommit == 0,
+                      "round %d: the rebuild committed %u ranges and decommitted %u", round,
+                      f->ncommit, f->ndecommit);
+    }
+    for (int i = 0; i < REBUILD_SPANS; i++)
+        cs_heap_free(h, sp[i]);
+    ck_assert_int_eq(cs_heap_check(h), 0);
+}
+END_TEST
+
 /* With a 64 KiB granule and a region that starts 8 KiB past a granule
    boundary, freeing a run in the middle of in-use spans decommits exactly
    the granules wholly inside it, and nothing of the spans around it. */
@@ -662,6 +701,7 @@ static Suite *make_suite(void)
 
     tc = tcase_create("release");
     tcase_add_test(tc, release_respects_granule);
+    tcase_add_test(tc, rebuild_after_full_free_commits_nothing);
     tcase_add_test(tc, release_twice_keeps_edge_pages_counted);
     tcase_add_test(tc, committed_count_stable_under_churn);
     suite_add_tcase(s, tc);
