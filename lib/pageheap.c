@@ -829,23 +829,26 @@ void cs_heap_free(struct cs_heap *h, struct cs_span *s)
         cs_release_notify();
 }
 
-/* Decommit the pages of [lo, hi) inside free run f (granules wholly inside). */
-static void decommit_part(struct cs_heap *h, struct cs_span *f, uintptr_t lo, uintptr_t hi)
+/* Decommit the pages of [lo, hi) inside free run f (granules wholly
+   inside): the pages of the aligned range when they were decommitted, else
+   0 (nothing committed there, or the source refused). */
+static size_t decommit_part(struct cs_heap *h, struct cs_span *f, uintptr_t lo, uintptr_t hi)
 {
     struct cs_region *r = f->region;
     struct cistern_sysalloc *src = r->src;
     lo = CS_ALIGN_UP(lo, src->granule);
     hi = CS_ALIGN_DOWN(hi, src->granule);
     if (hi <= lo)
-        return;
+        return 0;
     size_t first = page_of(r, lo), n = (hi - lo) / CS_PAGE;
     size_t dropped = bits_count(r, first, n);
-    if (dropped && cs_source_decommit(src, lo, hi - lo) == hi - lo) {
-        bits_set(r, first, n, 0);
-        cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
-        cs_counter_add(&h->pages_free_committed, -(intptr_t)(dropped));
-        f->ncommitted -= dropped;
-    }
+    if (!dropped || cs_source_decommit(src, lo, hi - lo) != hi - lo)
+        return 0;
+    bits_set(r, first, n, 0);
+    cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
+    cs_counter_add(&h->pages_free_committed, -(intptr_t)(dropped));
+    f->ncommitted -= dropped;
+    return n;
 }
 
 void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s)
@@ -1097,21 +1100,11 @@ int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t ro
    unmap go back. */
 static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uint64_t age_ms)
 {
-    struct cs_region *r = s->region;
-    struct cistern_sysalloc *src = r->src;
-    uintptr_t lo = CS_ALIGN_UP(s->start, src->granule);
-    uintptr_t hi = CS_ALIGN_DOWN(cs_span_end(s), src->granule);
-    if (s->ncommitted && hi > lo) {
-        size_t first = page_of(r, lo), n = (hi - lo) / CS_PAGE;
-        size_t dropped = bits_count(r, first, n);
-        if (dropped && cs_source_decommit(src, lo, hi - lo) == hi - lo) {
-            bits_set(r, first, n, 0);
-            cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
-            cs_counter_add(&h->pages_free_committed, -(intptr_t)(dropped));
-            s->ncommitted -= dropped;
-            if (s->ncommitted == 0 && n == s->npages)
-                s->zeroed = (uint8_t)src->decommit_zero;
-        }
+    struct cistern_sysalloc *src = s->region->src;
+    if (s->ncommitted) {
+        size_t n = decommit_part(h, s, s->start, cs_span_end(s));
+        if (n && s->ncommitted == 0 && n == s->npages)
+            s->zeroed = (uint8_t)src->decommit_zero;
     }
     /* An os region idle for several decay periods is unmapped altogether. */
     if (s->ncommitted == 0 && covers_region(s) && src->ops.unmap &&
