@@ -2,16 +2,22 @@
  * tcache.h - per-thread, per-arena caches of free objects.
  *
  * A bin is an array of object pointers (never links inside the objects), so
- * the same cache works for NOTOUCH memory.  A thread keeps one cache per
- * arena it uses, in a small table indexed by arena id; the fast path only
- * looks at the cache of the thread's current arena.  Caches revalidate when
- * the global epoch generation moves (some arena was reset or destroyed):
- * a cache whose arena's epoch changed is emptied without touching its
- * objects, so memory of a reset arena is never handed out again.
+ * the same cache works for NOTOUCH memory; behind it a run of consecutive
+ * free objects taken from a span in one piece is handed out by bumping a
+ * pointer.  A thread keeps one cache per arena it uses, in a small table
+ * indexed by arena id; the plain fast paths look only at the cache of the
+ * thread's current arena.  A reset or destroy of an arena empties all its
+ * caches in place (cs_tcache_invalidate) and moves the global epoch
+ * generation; a thread notices on its next slow path and drops the stale
+ * record without touching its objects, so memory of a reset arena is never
+ * handed out again.
  *
- * Bins start small and grow on overflow while the thread's share of the
- * global cap (tcache_max_bytes / live caches) allows; a thread's caches are
- * returned to the central lists when it exits.
+ * Bins start at one object and grow on misses (up to a batch one at a
+ * time, then a batch at a time, to their storage) while the thread's share
+ * of the global cap (tcache_max_bytes / live caches) allows; overflows grow
+ * a bin to CS_TC_OVERFLOW_GROWTH objects at most, and shrink one that keeps
+ * overflowing.  A thread's caches go back to the central lists when it
+ * exits.
  */
 #ifndef CS_TCACHE_H
 #define CS_TCACHE_H
