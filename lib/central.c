@@ -6,6 +6,7 @@
  * dropped.
  */
 #include "central.h"
+#include "bitmap.h"
 #include "arena.h"
 #include "fatal.h"
 #include "meta.h"
@@ -80,7 +81,7 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
             for (unsigned i = 0; i < k; i++, p += size)
                 out[got + i] = (void *)p;
             got += k;
-            bits &= ~((k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1) << b);
+            bits &= ~cs_bits_mask(b, k);
         }
         s->freebits[w] = bits;
     }
@@ -166,11 +167,7 @@ unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned w
     unsigned first = 0, len = s ? first_run(s, &first) : 0;
     if (len >= CS_MIN_RUN || (s && len == s->nfree)) {
         got = len < want ? len : want;
-        for (unsigned i = first, end = first + got; i < end;) {
-            unsigned b = i % 64, k = 64 - b < end - i ? 64 - b : end - i;
-            s->freebits[i / 64] &= ~((k == 64 ? ~(uint64_t)0 : ((uint64_t)1 << k) - 1) << b);
-            i += k;
-        }
+        cs_bits_set(s->freebits, first, got, 0);
         s->nfree -= got;
         if (s->nfree == 0)
             nonempty_unlink(c, s);

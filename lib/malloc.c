@@ -83,26 +83,28 @@ void *cs_secondary_fallback_alloc(size_t n)
     return cistern_malloc(n);
 }
 
-/* A hit in the cache of a NOTOUCH arena (never the thread's cur) that the
-   thread routes its malloc to, or NULL. */
-static void *routed_notouch_hit(size_t n)
+/* A hit in the thread's cache of NOTOUCH arena a (id: a's id), or NULL.
+   The inline paths leave NOTOUCH caches to the slow paths, which try this
+   first.  A destroyed arena's caches are closed, so a stale record cannot
+   produce a hit. */
+static void *notouch_hit(struct cistern_arena *a, unsigned id, size_t n)
 {
-    struct cs_thread *t = &cs_tls;
-    struct cistern_arena *a = t->arena;
-    /* Life first: after a teardown the arena record is gone (and the
-       table cleared); a destroyed arena's caches are closed, so a stale
-       record cannot produce a hit. */
-    if (!a || n > CS_SMALL_MAX || t->arena_life != cs_atomic_load_relaxed(&cs_life))
+    if (n > CS_SMALL_MAX)
         return NULL;
-    struct cs_tcache *tc = t->tc[t->arena_id % CS_TC_SLOTS];
-    if (!tc || tc->arena != a || tc->marks)
+    struct cs_tcache *tc = cs_tcache_slot(id);
+    if (tc->arena != a || cs_tcache_touchable(tc))
         return NULL;
     return cs_notouch_take(tc, cs_size_class(n));
 }
 
 CS_NOINLINE void *cs_malloc_slow(size_t n)
 {
-    void *p = routed_notouch_hit(n);
+    /* The arena the thread routes to, by the id noted when it was chosen:
+       after a teardown the record is gone (and the table cleared). */
+    struct cs_thread *t = &cs_tls;
+    void *p = t->arena && t->arena_life == cs_atomic_load_relaxed(&cs_life)
+                  ? notouch_hit(t->arena, t->arena_id, n)
+                  : NULL;
     if (p)
         return p;
     cs_ensure_init();
@@ -218,13 +220,14 @@ static void free_small(struct cs_span *s, void *p, const char *call)
     /* The thread's cache of the arena by its table slot (every entry is
        this thread's own live record; one closed by a reset sends the push
        to cs_tcache_overflow, which sorts it out), else the full lookup. */
-    struct cs_tcache *tc = cs_tls.tc[s->arena->id % CS_TC_SLOTS];
-    if (!tc || tc->arena != s->arena)
+    struct cs_tcache *tc = cs_tcache_slot(s->arena->id);
+    if (tc->arena != s->arena)
         tc = cs_tcache_get(s->arena);
     if (tc) {
         /* A thread that frees before it ever allocates has no current cache
            yet: take this one, so its next frees stay on the fast path. */
-        if (cs_tls.cur == &cs_tcache_none && tc->marks && s->arena == cs_current_arena())
+        if (cs_tls.cur == &cs_tcache_none && cs_tcache_touchable(tc) &&
+            s->arena == cs_current_arena())
             cs_tls.cur = tc;
         cs_tcache_push(tc, s->cls, p);
         return;
@@ -483,15 +486,9 @@ CS_EXPORT size_t cistern_usable_size(const void *p)
 
 static CS_NOINLINE void *arena_malloc_slow(cistern_arena_t *a, size_t size)
 {
-    /* A hit in a NOTOUCH arena's cache (the inline path leaves those here). */
-    if (a && size <= CS_SMALL_MAX) {
-        struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
-        if (tc && tc->arena == a && !tc->marks) {
-            void *p = cs_notouch_take(tc, cs_size_class(size));
-            if (p)
-                return p;
-        }
-    }
+    void *p = a ? notouch_hit(a, a->id, size) : NULL;
+    if (p)
+        return p;
     if (cs_arena_check(a, "cistern_arena_malloc")) {
         errno = EINVAL;
         return NULL;

@@ -54,7 +54,7 @@ CS_INLINE void *cs_malloc_fast(size_t n)
        object may take the store that clears a stale free marker. */
     struct cs_tcache *tc = cs_tls.cur;
     void *p;
-    if (cs_likely(cs_tcache_take(tc, cls, &p))) {
+    if (cs_likely(cs_tcache_take(tc, cls, 0, &p))) {
         *(uintptr_t *)p = 0;
         tc->nmalloc++;
         return p;
@@ -71,10 +71,10 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
            is NULL.  A NOTOUCH arena's cache fails the compare too: its
            objects take no marker store, and the caller's slow path serves
            them (cs_notouch_take), so this path makes no call. */
-        struct cs_tcache *tc = cs_tls.tc[a->id % CS_TC_SLOTS];
+        struct cs_tcache *tc = cs_tcache_slot(a->id);
         void *p;
         if (cs_likely(tc->touch_arena == a) &&
-            cs_likely(cs_tcache_take_run_first(tc, cs_size_class(n), &p))) {
+            cs_likely(cs_tcache_take(tc, cs_size_class(n), 1, &p))) {
             tc->nmalloc++;
             *(uintptr_t *)p = 0;
             return p;

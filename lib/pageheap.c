@@ -7,6 +7,7 @@
  * page and after its last, and merges only within the same region.
  */
 #include "pageheap.h"
+#include "bitmap.h"
 #include "fatal.h"
 #include "meta.h"
 #include "options.h"
@@ -103,34 +104,14 @@ static size_t page_of(const struct cs_region *r, uintptr_t a)
     return (a - r->base) >> CS_PAGE_SHIFT;
 }
 
-static uint64_t word_mask(size_t b, size_t k)
-{
-    return (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
-}
-
 static size_t bits_count(const struct cs_region *r, size_t first, size_t n)
 {
-    size_t c = 0;
-    while (n) {
-        size_t b = first % 64, k = 64 - b < n ? 64 - b : n;
-        c += (size_t)__builtin_popcountll(r->committed[first / 64] & word_mask(b, k));
-        first += k;
-        n -= k;
-    }
-    return c;
+    return cs_bits_count(r->committed, first, n);
 }
 
 static void bits_set(struct cs_region *r, size_t first, size_t n, int on)
 {
-    while (n) {
-        size_t b = first % 64, k = 64 - b < n ? 64 - b : n;
-        if (on)
-            r->committed[first / 64] |= word_mask(b, k);
-        else
-            r->committed[first / 64] &= ~word_mask(b, k);
-        first += k;
-        n -= k;
-    }
+    cs_bits_set(r->committed, first, n, on);
 }
 
 static size_t span_committed(const struct cs_span *s)
@@ -1289,9 +1270,7 @@ int cs_heap_check(struct cs_heap *h)
         else
             err = check_span_map(s);
         if (!err && s->state == CS_SPAN_SMALL) {
-            uint32_t nfree = 0;
-            for (int w = 0; w < CS_SPAN_WORDS; w++)
-                nfree += (uint32_t)__builtin_popcountll(s->freebits[w]);
+            size_t nfree = cs_bits_count(s->freebits, 0, CS_SPAN_MAX_OBJS);
             if (nfree != s->nfree || s->nfree > s->nobj)
                 err = check_fail("free count disagrees with the bitmap", s);
             for (size_t p = 0; p < s->npages && !err; p++)

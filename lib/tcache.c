@@ -130,7 +130,6 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     tc->storage = size;
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
-    tc->marks = !a->notouch;
     tc->touch_arena = a->notouch ? NULL : a;
     tc->nmalloc = 0;
     cs_lock(&reg_lock);
@@ -327,7 +326,7 @@ CS_NOINLINE void *cs_notouch_handed_out(void *p)
 CS_NOINLINE void *cs_notouch_take(struct cs_tcache *tc, unsigned cls)
 {
     void *p;
-    if (!cs_tcache_take(tc, cls, &p))
+    if (!cs_tcache_take(tc, cls, 0, &p))
         return NULL;
     tc->nmalloc++;
     return cs_notouch_handed_out(p);
@@ -373,7 +372,7 @@ struct cs_tcache *cs_tcache_current(void)
     struct cs_tcache *tc = cs_tcache_get(a);
     /* A NOTOUCH arena's objects take no marker: its cache stays off the
        plain fast paths, which write one. */
-    t->cur = tc && tc->marks ? tc : &cs_tcache_none;
+    t->cur = tc && cs_tcache_touchable(tc) ? tc : &cs_tcache_none;
     return tc;
 }
 
@@ -407,7 +406,7 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     void *p;
     uintptr_t first;
     unsigned got;
-    if (cs_tcache_take(tc, cls, &p)) {
+    if (cs_tcache_take(tc, cls, 0, &p)) {
         /* (the fast path missed for another reason) */
     } else if (want && (got = cs_central_remove_run(tc->arena, cls, max, &first)) != 0) {
         /* A run of up to the bin's limit, handed out from its first object:
@@ -424,7 +423,7 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
         p = *b->top;
         grow_on_miss(tc, cls);
     }
-    if (tc->marks)
+    if (cs_tcache_touchable(tc))
         *(uintptr_t *)p = 0;
     else
         cs_notouch_handed_out(p);

@@ -74,7 +74,6 @@ struct cs_tcache {
     struct cistern_arena *touch_arena;
     uint64_t nmalloc;            /* frees are derived: nmalloc less what lives */
     uintptr_t epoch;             /* arena epoch the contents belong to */
-    unsigned marks;              /* the arena is touchable: clear free markers on malloc */
     size_t potential;            /* sum of max * size over bins */
     size_t storage;              /* bytes of this record */
     struct cs_tcache *rnext, *rprev; /* registry of live caches */
@@ -90,49 +89,52 @@ static inline unsigned cs_tcache_count(const volatile struct cs_tcache *tc, unsi
     return (unsigned)(b->top - b->base) + cs_run_count(&tc->runs[cls], b);
 }
 
-/* Take an object of class cls from tc: the array first, else the run.
-   Returns 0 when both are empty. */
-static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
-                                                                void **out)
+static inline __attribute__((always_inline)) int cs_bin_pop(struct cs_bin *b, void **out)
 {
-    struct cs_bin *b = &tc->bins[cls];
     void **top = b->top;
-    if (__builtin_expect(top != b->base, 1)) {
-        b->top = --top;
-        *out = *top;
-        return 1;
-    }
-    struct cs_run *r = &tc->runs[cls];
-    char *p = r->next;
-    if (__builtin_expect(p != r->end, 1)) {
-        r->next = p + b->size;
-        *out = p;
-        return 1;
-    }
-    return 0;
+    if (__builtin_expect(top == b->base, 0))
+        return 0;
+    b->top = --top;
+    *out = *top;
+    return 1;
 }
 
-/* The same, the run first: for arenas, whose caches are mostly filled by
-   runs of fresh or reset spans (region workloads). */
-static inline __attribute__((always_inline)) int cs_tcache_take_run_first(struct cs_tcache *tc,
-                                                                          unsigned cls, void **out)
+static inline __attribute__((always_inline)) int cs_run_pop(struct cs_run *r, size_t size,
+                                                            void **out)
 {
-    struct cs_run *r = &tc->runs[cls];
     char *p = r->next;
-    if (__builtin_expect(p != r->end, 1)) {
-        r->next = p + tc->bins[cls].size;
-        *out = p;
-        return 1;
-    }
-    struct cs_bin *b = &tc->bins[cls];
-    void **top = b->top;
-    if (__builtin_expect(top != b->base, 1)) {
-        b->top = --top;
-        *out = *top;
-        return 1;
-    }
-    return 0;
+    if (__builtin_expect(p == r->end, 0))
+        return 0;
+    r->next = p + size;
+    *out = p;
+    return 1;
 }
+
+/* Take an object of class cls from tc, or return 0 when the bin's array and
+   its run are both empty.  The array comes first for the plain malloc
+   family (freed objects are warm); run_first (a constant at every call)
+   puts the run first, for arenas, whose caches are mostly filled by runs
+   of fresh or reset spans (region workloads). */
+static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
+                                                                int run_first, void **out)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    struct cs_run *r = &tc->runs[cls];
+    if (run_first)
+        return cs_run_pop(r, b->size, out) || cs_bin_pop(b, out);
+    return cs_bin_pop(b, out) || cs_run_pop(r, b->size, out);
+}
+
+/* Whether tc's arena is touchable (its objects take free markers); a
+   NOTOUCH arena's cache has no touch_arena. */
+static inline int cs_tcache_touchable(const struct cs_tcache *tc)
+{
+    return tc->touch_arena != NULL;
+}
+
+/* The thread's table slot for the arena with this id: a cache, or the
+   sentinel cs_tcache_none (never NULL). */
+#define cs_tcache_slot(arena_id) (cs_tls.tc[(arena_id) % CS_TC_SLOTS])
 
 /* Where bin cls sits in a cache record (kept in small spans, so free's fast
    path finds the bin without scaling the class). */
