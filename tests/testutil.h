@@ -33,6 +33,62 @@ static inline int test_check(const void *buf, size_t len, uint32_t seed)
     return 1;
 }
 
+/* Patterns at both ends of a block only: enough to catch an overlap, and
+   cheap on a block of megabytes.  Each end gets test_end_len(n) bytes. */
+static inline size_t test_end_len(size_t n)
+{
+    return n / 2 < 64 ? n / 2 : 64;
+}
+
+static inline void test_fill_ends(void *p, size_t n, uint32_t seed)
+{
+    test_fill(p, test_end_len(n), seed);
+    test_fill((unsigned char *)p + n - test_end_len(n), test_end_len(n), seed + 1);
+}
+
+static inline int test_check_ends(const void *p, size_t n, uint32_t seed)
+{
+    return test_check(p, test_end_len(n), seed) &&
+           test_check((const unsigned char *)p + n - test_end_len(n), test_end_len(n), seed + 1);
+}
+
+/* A request size for the fault mixes, from two random numbers (kind, then
+   value): a tenth large (256 KiB and up), a fifth in the biggest classes,
+   the rest up to 2 KiB. */
+static inline size_t test_mixed_size(uint32_t kind, uint32_t value)
+{
+    switch (kind % 10) {
+    case 0:
+        return ((size_t)256 << 10) + value % ((size_t)2 << 20);
+    case 1:
+    case 2:
+        return ((size_t)4 << 10) + value % ((size_t)252 << 10);
+    default:
+        return 1 + value % 2048;
+    }
+}
+
+/* A region for a test's custom source: at least min_bytes (else size
+   rounded up to pages), aligned to align (at least a page), from mmap.
+   NULL when the system refuses; *actual gets the length. */
+static inline void *test_map_region(size_t size, size_t align, size_t min_bytes, size_t *actual)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t give = size < min_bytes ? min_bytes : (size + page - 1) & ~(page - 1);
+    if (align < page)
+        align = page;
+    size_t span = give + align;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = (uintptr_t)p, start = (a + align - 1) & ~(uintptr_t)(align - 1);
+    if (start > a)
+        munmap(p, start - a);
+    munmap((void *)(start + give), a + span - (start + give));
+    *actual = give;
+    return (void *)start;
+}
+
 /* Pages of [p, p + len) the kernel holds in memory now, or -1 where the
    system cannot say (qemu-user refuses mincore): callers skip the
    residency checks then, and keep the rest of the test. */

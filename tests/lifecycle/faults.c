@@ -52,24 +52,16 @@ static void *flaky_alloc(void *ctx, size_t size, size_t align, size_t *actual)
     pthread_mutex_unlock(&f->mu);
     if (refuse)
         return NULL;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t give = size < CHUNK ? CHUNK : (size + page - 1) & ~(page - 1);
-    if (align < page)
-        align = page;
-    size_t span = give + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    size_t give;
+    void *start = test_map_region(size, align, CHUNK, &give);
+    if (!start)
         return NULL;
-    uintptr_t a = (uintptr_t)p, start = (a + align - 1) & ~(uintptr_t)(align - 1);
-    if (start > a)
-        munmap(p, start - a);
-    munmap((void *)(start + give), a + span - (start + give));
     pthread_mutex_lock(&f->mu);
     f->regions++;
     f->live_bytes += give;
     pthread_mutex_unlock(&f->mu);
     *actual = give;
-    return (void *)start;
+    return start;
 }
 
 static int flaky_decommit(void *ctx, void *p, size_t len)
@@ -121,32 +113,18 @@ struct tally {
 
 static size_t pick_size(uint64_t *rng)
 {
-    switch (next_rand(rng) % 10) {
-    case 0:
-        return 256 * KiB + next_rand(rng) % (2 * MiB); /* large */
-    case 1:
-    case 2:
-        return 4 * KiB + next_rand(rng) % (252 * KiB); /* the biggest classes */
-    default:
-        return 1 + next_rand(rng) % 2048;
-    }
-}
-
-static size_t edge(size_t n)
-{
-    return n / 2 < 64 ? n / 2 : 64;
+    uint32_t kind = next_rand(rng);
+    return test_mixed_size(kind, next_rand(rng));
 }
 
 static void stamp(struct slot *s)
 {
-    test_fill(s->p, edge(s->n), s->seed);
-    test_fill(s->p + s->n - edge(s->n), edge(s->n), s->seed + 1);
+    test_fill_ends(s->p, s->n, s->seed);
 }
 
 static int stamped(const struct slot *s)
 {
-    return test_check(s->p, edge(s->n), s->seed) &&
-           test_check(s->p + s->n - edge(s->n), edge(s->n), s->seed + 1);
+    return test_check_ends(s->p, s->n, s->seed);
 }
 
 static void drop(struct slot *s, struct tally *t)
@@ -192,7 +170,7 @@ static void *worker_main(void *arg)
                 w->t.corrupt += !stamped(s); /* the old block is untouched */
                 continue;
             }
-            size_t kept = edge(s->n) < n ? edge(s->n) : n;
+            size_t kept = test_end_len(s->n) < n ? test_end_len(s->n) : n;
             w->t.corrupt += !test_check(p, kept, s->seed);
             ai = s->arena; /* realloc keeps the block's arena */
         } else {

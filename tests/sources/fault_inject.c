@@ -26,22 +26,14 @@ static void *faulty_alloc(void *ctx, size_t size, size_t align, size_t *actual)
         f->refused++;
         return NULL;
     }
-    size_t page = su_page();
-    size_t give = size < CHUNK ? CHUNK : (size + page - 1) & ~(page - 1);
-    if (align < page)
-        align = page;
-    size_t span = give + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    size_t give;
+    void *start = test_map_region(size, align, CHUNK, &give);
+    if (!start)
         return NULL;
-    uintptr_t a = (uintptr_t)p, start = (a + align - 1) & ~(uintptr_t)(align - 1);
-    if (start > a)
-        munmap(p, start - a);
-    munmap((void *)(start + give), a + span - (start + give));
     f->nalloc++;
     f->live_bytes += give;
     *actual = give;
-    return (void *)start;
+    return start;
 }
 
 static int faulty_decommit(void *ctx, void *p, size_t len)
@@ -86,34 +78,8 @@ struct slot {
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint32_t r = su_rand(rng);
-    switch (r % 10) {
-    case 0:
-        return 256 * KiB + su_rand(rng) % (2 * MiB); /* large */
-    case 1:
-    case 2:
-        return 4 * KiB + su_rand(rng) % (252 * KiB); /* the biggest classes */
-    default:
-        return 1 + su_rand(rng) % 2048;
-    }
-}
-
-/* Patterns only at both ends: enough to catch overlap, cheap on 2 MiB. */
-static size_t edge(size_t n)
-{
-    return n / 2 < 64 ? n / 2 : 64;
-}
-
-static void stamp(struct slot *s)
-{
-    test_fill(s->p, edge(s->n), s->seed);
-    test_fill(s->p + s->n - edge(s->n), edge(s->n), s->seed + 1);
-}
-
-static int stamped(const struct slot *s)
-{
-    return test_check(s->p, edge(s->n), s->seed) &&
-           test_check(s->p + s->n - edge(s->n), edge(s->n), s->seed + 1);
+    uint32_t kind = su_rand(rng);
+    return test_mixed_size(kind, su_rand(rng));
 }
 
 static void expect_enomem(void *p, const char *what, size_t n)
@@ -131,7 +97,7 @@ static void run_mix(struct faulty *f, cistern_sysalloc_t *src, cistern_arena_t *
         struct slot *s = &slots[su_rand(&rng) % SLOTS];
         uint32_t kind = su_rand(&rng) % 8;
         if (s->p && kind < 3) {
-            ck_assert_msg(stamped(s), "op %u: contents of %p changed", op, (void *)s->p);
+            ck_assert_msg(test_check_ends(s->p, s->n, s->seed), "op %u: contents of %p changed", op, (void *)s->p);
             cistern_free(s->p);
             s->p = NULL;
             continue;
@@ -140,15 +106,15 @@ static void run_mix(struct faulty *f, cistern_sysalloc_t *src, cistern_arena_t *
         void *p;
         errno = 0;
         if (s->p && kind < 5) { /* resize */
-            ck_assert(stamped(s));
+            ck_assert(test_check_ends(s->p, s->n, s->seed));
             p = cistern_arena_realloc(a, s->p, n);
             expect_enomem(p, "realloc", n);
             if (!p) { /* the old block must be intact */
-                ck_assert(stamped(s));
+                ck_assert(test_check_ends(s->p, s->n, s->seed));
                 failed++;
                 continue;
             }
-            size_t kept = edge(s->n) < n ? edge(s->n) : n;
+            size_t kept = test_end_len(s->n) < n ? test_end_len(s->n) : n;
             ck_assert_msg(test_check(p, kept, s->seed), "realloc lost the contents");
         } else {
             if (s->p)
@@ -173,7 +139,7 @@ static void run_mix(struct faulty *f, cistern_sysalloc_t *src, cistern_arena_t *
         s->p = p;
         s->n = n;
         s->seed = su_rand(&rng);
-        stamp(s);
+        test_fill_ends(s->p, s->n, s->seed);
         ck_assert_ptr_eq(cistern_arena_of(p), a);
         if (op % 500 == 0) {
             ck_assert_int_eq(cistern_check_heap(), 0);
@@ -188,7 +154,7 @@ static void run_mix(struct faulty *f, cistern_sysalloc_t *src, cistern_arena_t *
     ck_assert_int_eq(cistern_check_heap(), 0);
     for (unsigned i = 0; i < SLOTS; i++)
         if (slots[i].p) {
-            ck_assert(stamped(&slots[i]));
+            ck_assert(test_check_ends(slots[i].p, slots[i].n, slots[i].seed));
             cistern_free(slots[i].p);
         }
     ck_assert_int_eq(cistern_check_heap(), 0);

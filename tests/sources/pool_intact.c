@@ -204,12 +204,30 @@ START_TEST(realloc_growth_keeps_range)
 }
 END_TEST
 
+/* A pool over a fresh POOL_LEN mapping, with munmap of it watched. */
+static cistern_sysalloc_t *watched_pool(void **base)
+{
+    *base = su_map(POOL_LEN, 2 * MiB);
+    watch(*base, POOL_LEN);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(*base, POOL_LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    return pool;
+}
+
+/* The watch ends: who (cistern, or its teardown) never unmapped the pool,
+   and every page of it is still there and whole. */
+static void expect_pool_untouched(void *base, const char *who)
+{
+    unsigned hits = watch_hits;
+    unwatch();
+    ck_assert_msg(hits == 0, "%s called munmap %u times on the pool", who, hits);
+    assert_range_intact(base, POOL_LEN);
+}
+
 START_TEST(default_chain_release_keeps_range)
 {
-    void *base = su_map(POOL_LEN, 2 * MiB);
-    watch(base, POOL_LEN);
-    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
-    ck_assert_ptr_nonnull(pool);
+    void *base;
+    cistern_sysalloc_t *pool = watched_pool(&base);
     cistern_arena_t *def = cistern_arena_default();
     ck_assert_int_eq(cistern_arena_add_sysalloc(def, pool, 0), 0);
     enum { N = 600 };
@@ -222,20 +240,15 @@ START_TEST(default_chain_release_keeps_range)
     cistern_release_free_memory(); /* decommits the pool's pages: still no munmap */
     ck_assert_int_eq(cistern_arena_remove_sysalloc(def, pool), 0);
     ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
-    unsigned hits = watch_hits;
-    unwatch();
-    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
-    assert_range_intact(base, POOL_LEN);
+    expect_pool_untouched(base, "cistern");
     ck_assert_int_eq(cistern_check_heap(), 0);
 }
 END_TEST
 
 START_TEST(arena_destroy_keeps_range)
 {
-    void *base = su_map(POOL_LEN, 2 * MiB);
-    watch(base, POOL_LEN);
-    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
-    ck_assert_ptr_nonnull(pool);
+    void *base;
+    cistern_sysalloc_t *pool = watched_pool(&base);
     cistern_arena_t *a = su_arena("over-pool", &pool, 1);
     enum { N = 400 };
     void *ptrs[N];
@@ -248,19 +261,14 @@ START_TEST(arena_destroy_keeps_range)
     ck_assert_int_eq(cistern_arena_destroy(a), 0);
     ck_assert_uint_eq(su_stats(pool).reserved_bytes, 0);
     ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
-    unsigned hits = watch_hits;
-    unwatch();
-    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
-    assert_range_intact(base, POOL_LEN);
+    expect_pool_untouched(base, "cistern");
 }
 END_TEST
 
 START_TEST(reset_keeps_range)
 {
-    void *base = su_map(POOL_LEN, 2 * MiB);
-    watch(base, POOL_LEN);
-    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
-    ck_assert_ptr_nonnull(pool);
+    void *base;
+    cistern_sysalloc_t *pool = watched_pool(&base);
     cistern_arena_t *a = su_arena("over-pool", &pool, 1);
     enum { N = 300 };
     void *ptrs[N];
@@ -272,28 +280,20 @@ START_TEST(reset_keeps_range)
     }
     ck_assert_int_eq(cistern_arena_destroy(a), 0);
     ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
-    unsigned hits = watch_hits;
-    unwatch();
-    ck_assert_msg(hits == 0, "munmap was called %u times on the pool", hits);
-    assert_range_intact(base, POOL_LEN);
+    expect_pool_untouched(base, "cistern");
 }
 END_TEST
 
 START_TEST(teardown_keeps_range)
 {
-    void *base = su_map(POOL_LEN, 2 * MiB);
-    watch(base, POOL_LEN);
-    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, POOL_LEN, 0);
-    ck_assert_ptr_nonnull(pool);
+    void *base;
+    cistern_sysalloc_t *pool = watched_pool(&base);
     cistern_arena_t *a = su_arena("over-pool", &pool, 1);
     enum { N = 200 };
     void *ptrs[N];
     churn(a, ptrs, N);
     cistern_teardown(); /* everything goes, live allocations included */
-    unsigned hits = watch_hits;
-    unwatch();
-    ck_assert_msg(hits == 0, "teardown called munmap %u times on the pool", hits);
-    assert_range_intact(base, POOL_LEN);
+    expect_pool_untouched(base, "teardown");
     /* The range is the program's again: it can be injected afresh. */
     cistern_sysalloc_t *again = cistern_sysalloc_pool(base, POOL_LEN, 0);
     ck_assert_ptr_nonnull(again);
