@@ -68,25 +68,34 @@ static inline size_t test_mixed_size(uint32_t kind, uint32_t value)
     }
 }
 
-/* A region for a test's custom source: at least min_bytes (else size
-   rounded up to pages), aligned to align (at least a page), from mmap.
-   NULL when the system refuses; *actual gets the length. */
-static inline void *test_map_region(size_t size, size_t align, size_t min_bytes, size_t *actual)
+/* A private anonymous read-write range of len bytes aligned to align (a
+   power of two), with extra mmap flags (MAP_NORESERVE, say): over-map and
+   trim both ends.  NULL when the system refuses. */
+static inline void *test_map_aligned(size_t len, size_t align, int flags)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t give = size < min_bytes ? min_bytes : (size + page - 1) & ~(page - 1);
-    if (align < page)
-        align = page;
-    size_t span = give + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t span = len + align;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     uintptr_t a = (uintptr_t)p, start = (a + align - 1) & ~(uintptr_t)(align - 1);
     if (start > a)
         munmap(p, start - a);
-    munmap((void *)(start + give), a + span - (start + give));
-    *actual = give;
+    if (a + span > start + len)
+        munmap((void *)(start + len), a + span - (start + len));
     return (void *)start;
+}
+
+/* A region for a test's custom source: at least min_bytes (else size
+   rounded up to pages), aligned to align (at least a page).  NULL when the
+   system refuses; *actual gets the length. */
+static inline void *test_map_region(size_t size, size_t align, size_t min_bytes, size_t *actual)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t give = size < min_bytes ? min_bytes : (size + page - 1) & ~(page - 1);
+    void *p = test_map_aligned(give, align < page ? page : align, 0);
+    if (p)
+        *actual = give;
+    return p;
 }
 
 /* Pages of [p, p + len) the kernel holds in memory now, or -1 where the

@@ -58,16 +58,9 @@
    two): what a program would reserve and inject as a pool. */
 static inline void *ar_map(size_t len, size_t align)
 {
-    size_t span = len + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    ck_assert_msg(p != MAP_FAILED, "mmap of %zu bytes: %s", span, strerror(errno));
-    uintptr_t a = (uintptr_t)p, start = (a + align - 1) & ~(uintptr_t)(align - 1);
-    if (start > a)
-        munmap(p, start - a);
-    if (a + span > start + len)
-        munmap((void *)(start + len), a + span - (start + len));
-    return (void *)start;
+    void *p = test_map_aligned(len, align, MAP_NORESERVE);
+    ck_assert_msg(p != NULL, "mmap of %zu bytes: %s", len + align, strerror(errno));
+    return p;
 }
 
 static inline int ar_inside(const void *p, size_t n, const void *base, size_t len)

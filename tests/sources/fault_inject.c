@@ -65,6 +65,19 @@ static void faulty_destroy(void *ctx)
     ((struct faulty *)ctx)->destroyed++;
 }
 
+/* The custom source over f (unmap counted, not refused). */
+static cistern_sysalloc_t *faulty_source(struct faulty *f)
+{
+    cistern_sysalloc_ops_t ops = { 0 };
+    ops.alloc = faulty_alloc;
+    ops.decommit = faulty_decommit;
+    ops.unmap = faulty_unmap;
+    ops.destroy = faulty_destroy;
+    cistern_sysalloc_t *src = cistern_sysalloc_custom("faulty", &ops, f, 0, 0);
+    ck_assert_ptr_nonnull(src);
+    return src;
+}
+
 static const unsigned every_n[] = { 2, 3, 7 };
 
 #define SLOTS 256
@@ -163,13 +176,7 @@ static void run_mix(struct faulty *f, cistern_sysalloc_t *src, cistern_arena_t *
 START_TEST(every_nth_refused)
 {
     struct faulty f = { .every = every_n[_i] };
-    cistern_sysalloc_ops_t ops = { 0 };
-    ops.alloc = faulty_alloc;
-    ops.decommit = faulty_decommit;
-    ops.unmap = faulty_unmap;
-    ops.destroy = faulty_destroy;
-    cistern_sysalloc_t *src = cistern_sysalloc_custom("faulty", &ops, &f, 0, 0);
-    ck_assert_ptr_nonnull(src);
+    cistern_sysalloc_t *src = faulty_source(&f);
     cistern_arena_t *a = su_arena("faulty", &src, 1);
     run_mix(&f, src, a, 0x9e3779b97f4a7c15ull * (_i + 1));
     ck_assert_int_eq(cistern_arena_destroy(a), 0);
@@ -194,13 +201,7 @@ START_TEST(every_nth_refused_with_release)
 {
     ck_assert_int_eq(cistern_option_set("decay_ms", "0"), 0);
     struct faulty f = { .every = every_n[_i] };
-    cistern_sysalloc_ops_t ops = { 0 };
-    ops.alloc = faulty_alloc;
-    ops.decommit = faulty_decommit;
-    ops.unmap = faulty_unmap;
-    ops.destroy = faulty_destroy;
-    cistern_sysalloc_t *src = cistern_sysalloc_custom("faulty", &ops, &f, 0, 0);
-    ck_assert_ptr_nonnull(src);
+    cistern_sysalloc_t *src = faulty_source(&f);
     cistern_arena_t *a = su_arena("faulty", &src, 1);
     run_mix(&f, src, a, 0x2545f4914f6cdd1dull * (_i + 3));
     cistern_release_free_memory();
