@@ -41,8 +41,9 @@ struct cistern_arena {
 
 /* The default arena (created by init). */
 extern struct cistern_arena *cs_default_arena __attribute__((visibility("hidden")));
-/* Bumped whenever any arena's epoch changes: thread caches compare it on
-   their fast path and revalidate when it moved. */
+/* Bumped whenever any arena's epoch changes: a thread compares it on its
+   slow path (cs_tcache_get) and drops its stale caches when it moved (the
+   fast paths need not: the caches were emptied in place). */
 extern cs_atomic_t cs_epoch_gen __attribute__((visibility("hidden")));
 
 /* Create an arena over the given chain (nsources 0: os). NULL + errno. */
