@@ -62,12 +62,41 @@ static void slots_clear(struct cs_thread *t)
 static size_t nrecycled;
 static cs_atomic_t nlive;
 
+/* A record's bin storage comes in two parts.  Every bin starts in the near
+   part, CS_TC_NEAR_SLOTS slots per class side by side, which is all most bins
+   ever use; a bin that grows past it moves to its own full-size array in
+   the far part, and back when it shrinks again.  So a thread that uses many
+   classes a little touches a few pages of its record instead of a page or
+   so per class, and a record reused by thread after thread stays small. */
+static void **near_slots(struct cs_tcache *tc, unsigned cls)
+{
+    return (void **)(tc + 1) + (size_t)cls * CS_TC_NEAR_SLOTS;
+}
+
+static void **far_slots(struct cs_tcache *tc, unsigned cls)
+{
+    size_t off = (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS;
+    for (unsigned c = 1; c < cls; c++)
+        off += cs_classes[c].cap;
+    return (void **)(tc + 1) + off;
+}
+
 static size_t record_size(void)
 {
-    size_t slots = 0;
+    size_t slots = (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS;
     for (unsigned c = 1; c < CS_NCLASSES; c++)
         slots += cs_classes[c].cap;
     return sizeof(struct cs_tcache) + slots * sizeof(void *);
+}
+
+/* Move bin b's objects and limits to the storage at to. */
+static void bin_move(struct cs_bin *b, void **to)
+{
+    size_t n = (size_t)(b->top - b->base), max = cs_bin_max(b);
+    memcpy(to, b->base, n * sizeof *to);
+    b->base = to;
+    b->top = to + n;
+    b->limit = to + max;
 }
 
 static size_t budget(void)
@@ -94,13 +123,11 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     cs_unlock(&reg_lock);
     if (!tc && !(tc = cs_meta_alloc(size)))
         return NULL;
-    void **store = (void **)(tc + 1);
     tc->potential = 0;
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
         const struct cs_class_info *ci = &cs_classes[c];
         struct cs_bin *b = &tc->bins[c];
-        b->base = b->top = store;
-        store += ci->cap;
+        b->base = b->top = near_slots(tc, c);
         tc->runs[c].next = tc->runs[c].end = NULL;
         b->size = ci->size;
         b->cap = (uint16_t)ci->cap;
@@ -132,6 +159,9 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
     tc->touch_arena = a->notouch ? NULL : a;
     tc->nmalloc = 0;
+    tc->free_ticks = 0;
+    tc->scavenge_at = CS_TC_SCAVENGE_INTERVAL;
+    memset(tc->missed, 0, sizeof tc->missed);
     cs_lock(&reg_lock);
     tc->rprev = NULL;
     tc->rnext = registry;
@@ -385,6 +415,8 @@ static void bin_grow(struct cs_tcache *tc, unsigned cls, unsigned by)
     unsigned grow = b->cap - max < by ? b->cap - max : by;
     size_t bytes = (size_t)grow * b->size;
     if (grow && tc->potential + bytes <= budget()) {
+        if (max + grow > CS_TC_NEAR_SLOTS && b->base == near_slots(tc, cls))
+            bin_move(b, far_slots(tc, cls));
         b->limit += grow;
         tc->potential += bytes;
     }
@@ -398,8 +430,72 @@ static void grow_on_miss(struct cs_tcache *tc, unsigned cls)
     bin_grow(tc, cls, cs_bin_max(b) < b->batch ? 1 : b->batch);
 }
 
+/* Hand the k oldest objects of bin cls to the central list (the newest,
+   likelier in cache, stay). */
+static void bin_give_back(struct cs_tcache *tc, unsigned cls, unsigned k)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    cs_central_insert(tc->arena, cls, b->base, k);
+    memmove(b->base, b->base + k, (size_t)(b->top - b->base - k) * sizeof *b->base);
+    b->top -= k;
+}
+
+/* Shrink bin cls's limit by up to `by` objects (never below one), handing
+   what it then holds beyond the limit to the central list, oldest first. */
+static void bin_shrink(struct cs_tcache *tc, unsigned cls, unsigned by)
+{
+    struct cs_bin *b = &tc->bins[cls];
+    unsigned max = cs_bin_max(b);
+    unsigned cut = max - 1 < by ? max - 1 : by;
+    b->limit -= cut;
+    tc->potential -= (size_t)cut * b->size;
+    if (b->top > b->limit)
+        bin_give_back(tc, cls, (unsigned)(b->top - b->limit));
+    if (cs_bin_max(b) <= CS_TC_NEAR_SLOTS && b->base != near_slots(tc, cls))
+        bin_move(b, near_slots(tc, cls));
+}
+
+/* Every CS_TC_SCAVENGE_INTERVAL allocations (checked on the slow paths): a bin
+   that has not missed since the last scavenge never ran dry, so part of
+   what it holds went unused all that time.  It gives half of it back and
+   its limit shrinks by as much, which also makes its next refills smaller;
+   a bin in steady use misses again and regrows (grow_on_miss).  Without
+   this, a class used now and then keeps up to a full bin of free objects
+   (and the spans under them) for as long as the thread lives. */
+static void tc_scavenge(struct cs_tcache *tc)
+{
+    for (unsigned c = 1; c < CS_NCLASSES; c++) {
+        if (tc->missed[c / 64] >> (c % 64) & 1)
+            continue;
+        struct cs_bin *b = &tc->bins[c];
+        struct cs_run *r = &tc->runs[c];
+        if (r->next != r->end) {
+            return_run(tc->arena, c, r, b->size);
+            r->next = r->end = NULL;
+        }
+        unsigned half = (unsigned)(b->top - b->base + 1) / 2;
+        if (half) {
+            bin_give_back(tc, c, half);
+            bin_shrink(tc, c, half);
+        }
+    }
+    memset(tc->missed, 0, sizeof tc->missed);
+    tc->scavenge_at = tc->nmalloc + tc->free_ticks + CS_TC_SCAVENGE_INTERVAL;
+}
+
+/* A scavenge is due after CS_TC_SCAVENGE_INTERVAL operations.  Frees are not
+   counted on the fast path; an overflow stands for the bin's worth of frees
+   that filled it, so a thread that only frees is scavenged too. */
+static void scavenge_if_due(struct cs_tcache *tc)
+{
+    if (cs_unlikely(tc->nmalloc + tc->free_ticks >= tc->scavenge_at))
+        tc_scavenge(tc);
+}
+
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 {
+    tc->missed[cls / 64] |= (uint64_t)1 << (cls % 64);
+    scavenge_if_due(tc);
     struct cs_bin *b = &tc->bins[cls];
     unsigned max = cs_bin_max(b);
     unsigned want = b->batch < max ? b->batch : max;
@@ -408,7 +504,7 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     unsigned got;
     if (cs_tcache_take(tc, cls, 0, &p)) {
         /* (the fast path missed for another reason) */
-    } else if (want && (got = cs_central_remove_run(tc->arena, cls, max, &first)) != 0) {
+    } else if (want && (got = cs_central_remove_run(tc->arena, cls, want, &first)) != 0) {
         /* A run of up to the bin's limit, handed out from its first object:
            what the bin could hold anyway, without a copy per object. */
         p = (void *)first;
@@ -445,7 +541,6 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
         return;
     }
     struct cs_bin *b = &tc->bins[cls];
-    size_t size = b->size;
     /* Overflows grow a bin by one up to CS_TC_OVERFLOW_GROWTH objects, so a
        thread that frees what others allocate moves them in small batches
        but pins few spans with them; beyond, only misses make a bin grow
@@ -459,26 +554,17 @@ void cs_tcache_overflow(struct cs_tcache *tc, unsigned cls, void *p)
     }
     /* Hand the oldest batch to the central list (the newest stay warm). */
     unsigned n = (unsigned)(b->top - b->base);
-    unsigned k = n < b->batch ? n : b->batch;
-    if (k) {
-        cs_central_insert(tc->arena, cls, b->base, k);
-        memmove(b->base, b->base + k, (n - k) * sizeof *b->base);
-        b->top -= k;
-    }
+    if (n)
+        bin_give_back(tc, cls, n < b->batch ? n : b->batch);
     /* A bin that keeps overflowing past a batch holds more than the thread
        allocates back: shrink it (and at once when over the budget). */
     if (cs_bin_max(b) > b->batch &&
         (++tc->overages[cls] > TC_MAX_OVERAGES || tc->potential > budget())) {
-        b->limit -= b->batch;
-        tc->potential -= (size_t)b->batch * size;
+        bin_shrink(tc, cls, b->batch);
         tc->overages[cls] = 0;
-        if (b->top > b->limit) {
-            unsigned extra = (unsigned)(b->top - b->limit);
-            cs_central_insert(tc->arena, cls, b->base, extra);
-            memmove(b->base, b->base + extra, (size_t)(b->limit - b->base) * sizeof *b->base);
-            b->top = b->limit;
-        }
     }
+    tc->free_ticks += cs_bin_max(b);
+    scavenge_if_due(tc);
     if (b->top < b->limit) {
         *b->top++ = p;
     } else {

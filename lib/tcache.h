@@ -16,8 +16,9 @@
  * time, then a batch at a time, to their storage) while the thread's share
  * of the global cap (tcache_max_bytes / live caches) allows; overflows grow
  * a bin to CS_TC_OVERFLOW_GROWTH objects at most, and shrink one that keeps
- * overflowing.  A thread's caches go back to the central lists when it
- * exits.
+ * overflowing.  Every CS_TC_SCAVENGE_INTERVAL operations a bin that has not
+ * run dry since the last scavenge gives half its objects back and shrinks
+ * as much.  A thread's caches go back to the central lists when it exits.
  */
 #ifndef CS_TCACHE_H
 #define CS_TCACHE_H
@@ -31,6 +32,11 @@ struct cistern_arena;
 /* Most objects an overflow (a free with the bin full) grows a bin to: a
    thread that only frees a class pins at most this many of its objects. */
 #define CS_TC_OVERFLOW_GROWTH 16
+/* Slots per class in the near part of a cache record, where every bin
+   starts (tcache.c: bin storage). */
+#define CS_TC_NEAR_SLOTS 16
+/* Operations of a thread between two scavenges of its cache (tcache.c). */
+#define CS_TC_SCAVENGE_INTERVAL 8192
 
 /* Objects are kept in [base, top); limit is base plus the bin's current
    limit, which grows on overflow up to base + cap.  Pointers rather than
@@ -80,6 +86,9 @@ struct cs_tcache {
     struct cs_bin bins[CS_NCLASSES];
     struct cs_run runs[CS_NCLASSES];
     uint8_t overages[CS_NCLASSES]; /* overflows past a batch since the bin last shrank */
+    uint64_t free_ticks;         /* overflows, each weighted as the frees behind it */
+    uint64_t scavenge_at;        /* nmalloc + free_ticks at which a scavenge is due */
+    uint64_t missed[(CS_NCLASSES + 63) / 64]; /* bins that missed since the last scavenge */
 };
 
 /* Objects cached in class cls of tc: the bin's array and its run. */

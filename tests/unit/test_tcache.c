@@ -334,6 +334,112 @@ START_TEST(caches_are_per_arena)
 }
 END_TEST
 
+/* A bin that does not run dry for a scavenge interval gives half of what it
+   holds back to the central list and shrinks as much; bins in use (they
+   miss) keep theirs.  Nothing is lost: what left the cache is counted out
+   of it and comes back through the central list. */
+#define IDLE_OBJS 200
+START_TEST(scavenge_returns_unused_objects)
+{
+    unit_init();
+    unsigned idle = cs_size_class(64), busy = cs_size_class(1000);
+    void *p[IDLE_OBJS];
+    for (int i = 0; i < IDLE_OBJS; i++)
+        ck_assert_ptr_nonnull(p[i] = cistern_malloc(64));
+    for (int i = 0; i < IDLE_OBJS; i++)
+        cistern_free(p[i]);
+    struct cs_tcache *tc = cs_tls.cur;
+    struct cs_central *c = &cs_default_arena->central[idle];
+    unsigned held = cs_tcache_count(tc, idle), max = cs_bin_max(&tc->bins[idle]);
+    ck_assert_uint_gt(held, 8);
+    ck_assert_uint_eq(c->out_objects, held + c->xfer_n);
+
+    /* Slow paths of another class, for a bit more than two intervals: the
+       first scavenge spares the idle bin (it missed while it filled), the
+       second finds it has not run dry since. */
+    uint64_t start = tc->nmalloc;
+    size_t n = 2 * CS_TC_SCAVENGE_INTERVAL + CS_TC_SCAVENGE_INTERVAL / 4, k = 0;
+    void **keep = malloc(n * sizeof *keep);
+    ck_assert_ptr_nonnull(keep);
+    while (tc->nmalloc - start < n)
+        ck_assert_ptr_nonnull(keep[k++] = cistern_malloc(1000));
+    unsigned now = cs_tcache_count(tc, idle);
+    ck_assert_uint_le(now, held - held / 2);
+    ck_assert_uint_lt(cs_bin_max(&tc->bins[idle]), max);
+    ck_assert_uint_eq(c->out_objects, now + c->xfer_n);
+    ck_assert_uint_gt(cs_bin_max(&tc->bins[busy]), 1); /* in use: not shrunk to nothing */
+
+    /* The idle class still serves correctly. */
+    for (int i = 0; i < IDLE_OBJS; i++)
+        ck_assert_ptr_nonnull(p[i] = cistern_malloc(64));
+    assert_distinct(p, IDLE_OBJS);
+    for (int i = 0; i < IDLE_OBJS; i++)
+        assert_out_of_span(p[i], cs_default_arena, idle);
+    for (int i = 0; i < IDLE_OBJS; i++)
+        cistern_free(p[i]);
+    while (k)
+        cistern_free(keep[--k]);
+    free(keep);
+    cs_tcache_flush_thread();
+    for (unsigned cls = 1; cls < CS_NCLASSES; cls++)
+        cs_central_drain(cs_default_arena, cls);
+    ck_assert_uint_eq(c->out_objects, 0);
+    ck_assert_int_eq(cs_heap_check(&cs_default_arena->heap), 0);
+}
+END_TEST
+
+/* A bin starts in the record's near part, moves to its own array when it
+   grows past CS_TC_NEAR_SLOTS and back when a scavenge shrinks it, and keeps
+   its objects through both moves. */
+START_TEST(bin_storage_moves_keep_objects)
+{
+    unit_init();
+    unsigned cls = cs_size_class(48);
+    void *p[IDLE_OBJS];
+    p[0] = cistern_malloc(48);
+    struct cs_tcache *tc = cs_tls.cur;
+    struct cs_bin *b = &tc->bins[cls];
+    void **near = b->base;
+    ck_assert_msg(near >= (void **)(tc + 1) &&
+                      near < (void **)(tc + 1) + (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS,
+                  "a new bin is not in the record's near part");
+    for (int i = 1; i < IDLE_OBJS; i++)
+        ck_assert_ptr_nonnull(p[i] = cistern_malloc(48));
+    ck_assert_uint_gt(cs_bin_max(b), CS_TC_NEAR_SLOTS);
+    ck_assert_ptr_ne(b->base, near);
+    ck_assert_msg(b->base >= (void **)(tc + 1) + (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS,
+                  "a grown bin is not in the record's far part");
+    for (int i = 0; i < IDLE_OBJS; i++)
+        cistern_free(p[i]);
+    unsigned held = cs_tcache_count(tc, cls);
+    ck_assert_uint_gt(held, CS_TC_NEAR_SLOTS);
+
+    /* Scavenges (driven by another class's misses) shrink it back: run
+       them until it moves, within a bound. */
+    uint64_t start = tc->nmalloc;
+    size_t n = 16 * (size_t)CS_TC_SCAVENGE_INTERVAL, k = 0;
+    void **keep = malloc(n * sizeof *keep);
+    ck_assert_ptr_nonnull(keep);
+    while (b->base != near && tc->nmalloc - start < n)
+        ck_assert_ptr_nonnull(keep[k++] = cistern_malloc(3000));
+    ck_assert_uint_le(cs_bin_max(b), CS_TC_NEAR_SLOTS);
+    ck_assert_ptr_eq(b->base, near);
+    unsigned left = cs_tcache_count(tc, cls);
+    ck_assert_uint_gt(left, 0);
+    ck_assert_uint_lt(left, held);
+    /* What stayed is still good: the next mallocs get it, distinct and live. */
+    for (unsigned i = 0; i < left; i++) {
+        ck_assert_ptr_nonnull(p[i] = cistern_malloc(48));
+        assert_out_of_span(p[i], cs_default_arena, cls);
+    }
+    assert_distinct(p, left);
+    while (k)
+        cistern_free(keep[--k]);
+    free(keep);
+    ck_assert_int_eq(cs_heap_check(&cs_default_arena->heap), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("tcache");
@@ -345,6 +451,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, thread_exit_returns_cache);
     tcase_add_test(tc, reset_invalidates_other_caches);
     tcase_add_test(tc, caches_are_per_arena);
+    tcase_add_test(tc, scavenge_returns_unused_objects);
+    tcase_add_test(tc, bin_storage_moves_keep_objects);
     suite_add_tcase(s, tc);
     return s;
 }
