@@ -457,8 +457,9 @@ static void bin_shrink(struct cs_tcache *tc, unsigned cls, unsigned by)
 
 /* Every CS_TC_SCAVENGE_INTERVAL allocations (checked on the slow paths): a bin
    that has not missed since the last scavenge never ran dry, so part of
-   what it holds went unused all that time.  It gives half of it back and
-   its limit shrinks by as much, which also makes its next refills smaller;
+   what it holds went unused all that time.  It gives a quarter of it back
+   and its limit shrinks by as much, which also makes its next refills
+   smaller (a half made busy classes refill measurably more often);
    a bin in steady use misses again and regrows (grow_on_miss).  Without
    this, a class used now and then keeps up to a full bin of free objects
    (and the spans under them) for as long as the thread lives. */
@@ -473,10 +474,10 @@ static void tc_scavenge(struct cs_tcache *tc)
             return_run(tc->arena, c, r, b->size);
             r->next = r->end = NULL;
         }
-        unsigned half = (unsigned)(b->top - b->base + 1) / 2;
-        if (half) {
-            bin_give_back(tc, c, half);
-            bin_shrink(tc, c, half);
+        unsigned quarter = (unsigned)(b->top - b->base + 3) / 4;
+        if (quarter) {
+            bin_give_back(tc, c, quarter);
+            bin_shrink(tc, c, quarter);
         }
     }
     memset(tc->missed, 0, sizeof tc->missed);

@@ -17,8 +17,8 @@
  * of the global cap (tcache_max_bytes / live caches) allows; overflows grow
  * a bin to CS_TC_OVERFLOW_GROWTH objects at most, and shrink one that keeps
  * overflowing.  Every CS_TC_SCAVENGE_INTERVAL operations a bin that has not
- * run dry since the last scavenge gives half its objects back and shrinks
- * as much.  A thread's caches go back to the central lists when it exits.
+ * run dry since the last scavenge gives a quarter of its objects back and
+ * shrinks as much.  A thread's caches go back to the central lists when it exits.
  */
 #ifndef CS_TCACHE_H
 #define CS_TCACHE_H
