@@ -43,18 +43,18 @@ struct cistern_arena *cs_current_arena(void);
 
 CS_INLINE void *cs_malloc_fast(size_t n)
 {
-    unsigned cls;
+    size_t off; /* of the class's bin: the tiny table holds it scaled already */
     if (cs_likely(n <= CS_TINY_MAX))
-        cls = cs_size_class_tiny(n);
+        off = cs_bin_offset_tiny[(n + 7) >> 3];
     else if (n <= CS_SMALL_MAX)
-        cls = cs_size_class_medium(n);
+        off = (size_t)cs_size_class_medium(n) * CS_BIN_BYTES;
     else
         return cs_malloc_slow(n);
     /* cur is never a NOTOUCH arena's cache (cs_tcache_current), so the
        object may take the store that clears a stale free marker. */
     struct cs_tcache *tc = cs_tls.cur;
     void *p;
-    if (cs_likely(cs_tcache_take(tc, cls, 0, &p))) {
+    if (cs_likely(cs_tcache_take_at(tc, off, 0, &p))) {
         *(uintptr_t *)p = 0;
         tc->nmalloc++;
         return p;

@@ -6,6 +6,7 @@
 
 struct cs_class_info cs_classes[CS_NCLASSES];
 uint8_t cs_class_small_tab[129];
+uint16_t cs_bin_offset_tiny[129];
 uint8_t cs_class_large_tab[2049];
 
 /* Objects a span should hold at least: fewer for big objects, so that a
@@ -102,6 +103,7 @@ void cs_sizeclass_init(void)
         while (cs_classes[k].size < n)
             k++;
         cs_class_small_tab[i] = (uint8_t)k;
+        cs_bin_offset_tiny[i] = (uint16_t)(k * CS_BIN_BYTES);
     }
     k = 1;
     for (size_t i = 0; i <= 2048; i++) {

@@ -34,6 +34,11 @@ struct cs_class_info {
 extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("hidden")));
 extern uint8_t cs_class_small_tab[129] __attribute__((visibility("hidden")));   /* (n + 7) >> 3, n <= 1024 */
 extern uint8_t cs_class_large_tab[2049] __attribute__((visibility("hidden")));  /* (n + 127) >> 7, n <= 256 KiB */
+/* Bytes of one thread-cache bin (tcache.h checks it), and the class of
+   (n + 7) >> 3 times that: where malloc's fast path finds the bin of a
+   request of n <= 1024 bytes, without scaling the class. */
+#define CS_BIN_BYTES 32
+extern uint16_t cs_bin_offset_tiny[129] __attribute__((visibility("hidden")));
 
 /* Fill the tables; idempotent. Called from init before any allocation. */
 void cs_sizeclass_init(void);

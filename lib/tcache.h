@@ -52,6 +52,8 @@ struct cs_bin {
     uint16_t batch;
 };
 
+_Static_assert(sizeof(struct cs_bin) == CS_BIN_BYTES, "cs_bin_offset_tiny is scaled by CS_BIN_BYTES");
+
 /* Behind a bin's array, [next, end) is a run of consecutive free objects
    taken from a span in one piece (a fresh or reset span is one run): a pop
    that finds the array empty bumps next by the object size, so filling a
@@ -124,14 +126,25 @@ static inline __attribute__((always_inline)) int cs_run_pop(struct cs_run *r, si
    family (freed objects are warm); run_first (a constant at every call)
    puts the run first, for arenas, whose caches are mostly filled by runs
    of fresh or reset spans (region workloads). */
-static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
-                                                                int run_first, void **out)
+_Static_assert(2 * sizeof(struct cs_run) == sizeof(struct cs_bin), "a run sits at half its bin's offset");
+
+/* The cache hit of the class whose bin is off bytes into tc->bins (its run
+   at half that into tc->runs): the bin's array first, or the run first when
+   run_first (a constant at each call). */
+static inline __attribute__((always_inline)) int cs_tcache_take_at(struct cs_tcache *tc, size_t off,
+                                                                   int run_first, void **out)
 {
-    struct cs_bin *b = &tc->bins[cls];
-    struct cs_run *r = &tc->runs[cls];
+    struct cs_bin *b = (struct cs_bin *)((char *)tc->bins + off);
+    struct cs_run *r = (struct cs_run *)((char *)tc->runs + off / 2);
     if (run_first)
         return cs_run_pop(r, b->size, out) || cs_bin_pop(b, out);
     return cs_bin_pop(b, out) || cs_run_pop(r, b->size, out);
+}
+
+static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
+                                                                int run_first, void **out)
+{
+    return cs_tcache_take_at(tc, (size_t)cls * CS_BIN_BYTES, run_first, out);
 }
 
 /* Whether tc's arena is touchable (its objects take free markers); a

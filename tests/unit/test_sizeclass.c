@@ -57,6 +57,10 @@ START_TEST(lookup_smallest_class)
         if (got != want)
             ck_abort_msg("cs_size_class(%zu) = %u (size %u), want %u (size %u)", n, got,
                          cs_classes[got].size, want, cs_classes[want].size);
+        /* malloc's fast path finds the bin through the scaled table. */
+        if (n <= CS_TINY_MAX && (char *)&cs_tcache_none.bins[want] !=
+                                    (char *)cs_tcache_none.bins + cs_bin_offset_tiny[(n + 7) >> 3])
+            ck_abort_msg("cs_bin_offset_tiny for %zu bytes is not the bin of class %u", n, want);
     }
 }
 END_TEST
