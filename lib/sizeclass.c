@@ -5,9 +5,20 @@
 #include "sizeclass.h"
 
 struct cs_class_info cs_classes[CS_NCLASSES];
-uint8_t cs_class_small_tab[129];
-uint16_t cs_bin_offset_tiny[129];
-uint8_t cs_class_large_tab[2049];
+
+/* Entry i of the tiny tables is for requests of 8 * i - 7 .. 8 * i bytes. */
+#define TINY1(f, i) f(8 * (i))
+#define TINY8(f, i)                                                                    \
+    TINY1(f, i), TINY1(f, i + 1), TINY1(f, i + 2), TINY1(f, i + 3), TINY1(f, i + 4),   \
+        TINY1(f, i + 5), TINY1(f, i + 6), TINY1(f, i + 7)
+#define TINY64(f, i)                                                                   \
+    TINY8(f, i), TINY8(f, i + 8), TINY8(f, i + 16), TINY8(f, i + 24), TINY8(f, i + 32), \
+        TINY8(f, i + 40), TINY8(f, i + 48), TINY8(f, i + 56)
+#define TINY_TABLE(f) { TINY64(f, 0), TINY64(f, 64), TINY1(f, 128) }
+#define BIN_OFFSET_OF(n) (CS_CLASS_OF(n) * CS_BIN_BYTES)
+
+const uint8_t cs_class_small_tab[129] = TINY_TABLE(CS_CLASS_OF);
+const uint16_t cs_bin_offset_tiny[129] = TINY_TABLE(BIN_OFFSET_OF);
 
 /* Objects a span should hold at least: fewer for big objects, so that a
    program allocating one 200 KiB object does not reserve ten of them. */
@@ -96,22 +107,8 @@ void cs_sizeclass_init(void)
     for (size_t base = 128; base < CS_SMALL_MAX; base *= 2)
         for (size_t s = base + base / 8; s <= base * 2; s += base / 8)
             add_class(c++, s);
-    /* c == CS_NCLASSES here: 1 + 8 + 11 * 8 = 97 classes. */
-    unsigned k = 1;
-    for (size_t i = 0; i <= 128; i++) {
-        size_t n = i * 8;
-        while (cs_classes[k].size < n)
-            k++;
-        cs_class_small_tab[i] = (uint8_t)k;
-        cs_bin_offset_tiny[i] = (uint16_t)(k * CS_BIN_BYTES);
-    }
-    k = 1;
-    for (size_t i = 0; i <= 2048; i++) {
-        size_t n = i * 128;
-        while (cs_classes[k].size < n)
-            k++;
-        cs_class_large_tab[i] = (uint8_t)k;
-    }
+    /* c == CS_NCLASSES here: 1 + 8 + 11 * 8 = 97 classes; the lookups
+       (CS_CLASS_OF, the tiny tables) follow the same plan. */
 }
 
 unsigned cs_size_class_aligned(size_t n, size_t align)

@@ -32,19 +32,34 @@ struct cs_class_info {
 };
 
 extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("hidden")));
-extern uint8_t cs_class_small_tab[129] __attribute__((visibility("hidden")));   /* (n + 7) >> 3, n <= 1024 */
-extern uint8_t cs_class_large_tab[2049] __attribute__((visibility("hidden")));  /* (n + 127) >> 7, n <= 256 KiB */
-/* Bytes of one thread-cache bin (tcache.h checks it), and the class of
-   (n + 7) >> 3 times that: where malloc's fast path finds the bin of a
-   request of n <= 1024 bytes, without scaling the class. */
-#define CS_BIN_BYTES 32
-extern uint16_t cs_bin_offset_tiny[129] __attribute__((visibility("hidden")));
 
-/* Fill the tables; idempotent. Called from init before any allocation. */
-void cs_sizeclass_init(void);
-
-/* The class of a request of n bytes, n <= CS_SMALL_MAX. */
+/* Requests up to this size find their class in a table. */
 #define CS_TINY_MAX ((size_t)1024)
+
+/* The class of n > 128 bytes: the classes run eight to a doubling, so the
+   doubling is the position lg of n - 1's top bit and the eighth the three
+   bits below it (class 10 is the first above 128 = 2^7).  A constant
+   expression for constant n, so it also builds the tables. */
+#define CS_TOP_BIT(m) (63 ^ __builtin_clzll((unsigned long long)(m)))
+#define CS_CLASS_ABOVE_128(n)                                                  \
+    ((unsigned)CS_TOP_BIT((n) - 1) * 8u - 46u +                               \
+     (unsigned)(((unsigned long long)(n) - 1) >> (CS_TOP_BIT((n) - 1) - 3) & 7))
+/* The class of any n <= CS_SMALL_MAX, as a constant expression. */
+#define CS_CLASS_OF(n) ((n) <= 8 ? 1u : (n) <= 128 ? ((unsigned)(n) + 15) / 16 + 1 : CS_CLASS_ABOVE_128(n))
+
+/* Bytes of one thread-cache bin on every platform (tcache.h pads and
+   checks it). */
+#define CS_BIN_BYTES 32
+
+/* Indexed by (n + 7) >> 3 for n <= CS_TINY_MAX: the class, and the class
+   times CS_BIN_BYTES, which is where malloc's fast path finds the bin
+   without scaling the class.  Constant data, so a thread may read them
+   before the allocator is initialised (and they cost no writable page). */
+extern const uint8_t cs_class_small_tab[129] __attribute__((visibility("hidden")));
+extern const uint16_t cs_bin_offset_tiny[129] __attribute__((visibility("hidden")));
+
+/* Fill the class descriptions; idempotent. Called from init before any allocation. */
+void cs_sizeclass_init(void);
 
 /* The class of n <= CS_TINY_MAX bytes. */
 static inline unsigned cs_size_class_tiny(size_t n)
@@ -55,9 +70,10 @@ static inline unsigned cs_size_class_tiny(size_t n)
 /* The class of CS_TINY_MAX < n <= CS_SMALL_MAX bytes. */
 static inline unsigned cs_size_class_medium(size_t n)
 {
-    return cs_class_large_tab[(n + 127) >> 7];
+    return CS_CLASS_ABOVE_128(n);
 }
 
+/* The class of a request of n bytes, n <= CS_SMALL_MAX. */
 static inline unsigned cs_size_class(size_t n)
 {
     return n <= CS_TINY_MAX ? cs_size_class_tiny(n) : cs_size_class_medium(n);

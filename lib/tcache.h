@@ -43,7 +43,7 @@ struct cistern_arena;
    counts keep a pop or a push to one compare and one update.  A bin with
    top == base == limit is empty and takes nothing: the state every bin of a
    cache is put in when its arena is reset or destroyed. */
-struct cs_bin {
+struct __attribute__((aligned(CS_BIN_BYTES))) cs_bin {
     void **top;
     void **limit;
     void **base;
@@ -59,7 +59,7 @@ _Static_assert(sizeof(struct cs_bin) == CS_BIN_BYTES, "cs_bin_offset_tiny is sca
    that finds the array empty bumps next by the object size, so filling a
    cache from such a span costs nothing per object.  Kept apart from the
    bins so that a bin stays one half of a cache line. */
-struct cs_run {
+struct __attribute__((aligned(CS_BIN_BYTES / 2))) cs_run {
     char *next;
     char *end;
 };
