@@ -118,19 +118,21 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
    heap has no memory. */
 static struct cs_span *first_nonempty(struct cistern_arena *a, struct cs_central *c, unsigned cls)
 {
-    for (;;) {
-        for (unsigned k = 0; k < CS_CENTRAL_LISTS; k++)
-            if (c->nonempty[k])
-                return c->nonempty[k];
-        cs_unlock(&c->lock);
-        const struct cs_class_info *ci = &cs_classes[cls];
-        struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
-        cs_lock(&c->lock);
-        if (!s)
-            return NULL;
-        c->nspans++;
-        nonempty_push(c, s);
-    }
+    for (unsigned k = 0; k < CS_CENTRAL_LISTS; k++)
+        if (c->nonempty[k])
+            return c->nonempty[k];
+    cs_unlock(&c->lock);
+    const struct cs_class_info *ci = &cs_classes[cls];
+    struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
+    cs_lock(&c->lock);
+    if (!s)
+        return NULL;
+    c->nspans++;
+    nonempty_push(c, s);
+    /* The caller takes from this span even if other threads listed fuller
+       ones meanwhile: a wholly free span must not wait on a list, where it
+       would keep its pages from the heap. */
+    return s;
 }
 
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want)

@@ -43,6 +43,8 @@ static void vet_unmap(struct fake_source *f, void *p, size_t len)
 static void *fake_alloc(void *ctx, size_t size, size_t align, size_t *actual)
 {
     struct fake_source *f = ctx;
+    if (f->on_alloc)
+        f->on_alloc(f);
     f->nalloc++;
     if (f->fail_every && f->nalloc % f->fail_every == 0) {
         f->nfail++;

@@ -181,6 +181,44 @@ START_TEST(fullest_span_serves_first)
 }
 END_TEST
 
+/* A span fetched for a remove is used by that remove, even when another
+   thread lists a fuller span while the central lock is dropped for the
+   fetch: left on a list wholly free, it would keep its pages from the heap
+   after every object came back.  The fake source's hook plays the other
+   thread, returning an object of a full span during the fetch. */
+static void *returned_meanwhile;
+static void return_one_meanwhile(struct fake_source *src)
+{
+    if (returned_meanwhile)
+        cs_central_insert_one(a, cs_pagemap_get(returned_meanwhile), returned_meanwhile);
+    returned_meanwhile = NULL;
+    src->on_alloc = NULL;
+}
+
+START_TEST(fresh_span_used_at_once)
+{
+    unsigned cls = cs_size_class(4096);
+    unsigned nobj = cs_classes[cls].nobj;
+    void *full[CS_SPAN_MAX_OBJS];
+    f->chunk = 0; /* one region per span: every span fetch asks the source */
+    ck_assert_uint_eq(cs_central_remove(a, cls, full, nobj), nobj);
+    returned_meanwhile = full[0];
+    f->on_alloc = return_one_meanwhile;
+    void *p;
+    ck_assert_uint_eq(cs_central_remove(a, cls, &p, 1), 1);
+    ck_assert_ptr_null(returned_meanwhile); /* the hook ran */
+    ck_assert_ptr_ne(cs_pagemap_get(p), cs_pagemap_get(full[0]));
+    ck_assert_uint_eq(a->central[cls].nspans, 2);
+    /* Everything back: both spans go to the heap. */
+    cs_central_insert_one(a, cs_pagemap_get(p), p);
+    for (unsigned i = 1; i < nobj; i++)
+        cs_central_insert_one(a, cs_pagemap_get(full[i]), full[i]);
+    ck_assert_uint_eq(a->central[cls].nspans, 0);
+    ck_assert_uint_eq(a->heap.pages_inuse, 0);
+    ck_assert_int_eq(cs_heap_check(&a->heap), 0);
+}
+END_TEST
+
 /* ---- double insert: fatal ---------------------------------------------------- */
 
 /* Each case keeps a second object of the span out, so the span stays in
@@ -228,6 +266,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, transfer_cache_serves_first);
     tcase_add_test(tc, insert_one_frees_span);
     tcase_add_test(tc, fullest_span_serves_first);
+    tcase_add_test(tc, fresh_span_used_at_once);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("double_insert");

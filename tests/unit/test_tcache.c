@@ -440,6 +440,38 @@ START_TEST(bin_storage_moves_keep_objects)
 }
 END_TEST
 
+/* Churn over many classes for dozens of scavenge intervals (bins growing,
+   moving to their far storage and back, giving objects back), then free
+   everything: no object may be lost on the way, every span goes back to
+   the heap. */
+#define CHURN_WINDOW 3000
+START_TEST(churn_loses_nothing)
+{
+    unit_init();
+    static void *w[CHURN_WINDOW];
+    uint64_t rng = 42;
+    for (long i = 0; i < 40L * CS_TC_SCAVENGE_INTERVAL; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned k = (unsigned)(rng >> 33) % CHURN_WINDOW;
+        cistern_free(w[k]);
+        /* Phases favour different classes, so bins fill, idle and drain. */
+        size_t top = ((i / (3 * CS_TC_SCAVENGE_INTERVAL)) % 2) ? 4096 : 300;
+        size_t n = 1 + (size_t)(rng >> 45) % top;
+        ck_assert_ptr_nonnull(w[k] = cistern_malloc(n));
+    }
+    for (unsigned k = 0; k < CHURN_WINDOW; k++)
+        cistern_free(w[k]);
+    cs_tcache_flush_thread();
+    for (unsigned cls = 1; cls < CS_NCLASSES; cls++) {
+        cs_central_drain(cs_default_arena, cls);
+        ck_assert_msg(cs_default_arena->central[cls].out_objects == 0,
+                      "class %u: %ld objects out after every free", cls,
+                      (long)cs_default_arena->central[cls].out_objects);
+    }
+    ck_assert_int_eq(cs_heap_check(&cs_default_arena->heap), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("tcache");
@@ -453,6 +485,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, caches_are_per_arena);
     tcase_add_test(tc, scavenge_returns_unused_objects);
     tcase_add_test(tc, bin_storage_moves_keep_objects);
+    tcase_add_test(tc, churn_loses_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
