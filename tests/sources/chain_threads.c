@@ -45,8 +45,6 @@ static void *worker_main(void *arg)
     } ring[RING] = { { 0 } };
     uint64_t rng = 0x1234567ull + w->id;
     unsigned k = 0;
-    while (!__atomic_load_n(&sh->chained, __ATOMIC_ACQUIRE))
-        usleep(100);
     while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
         if (ring[k].p) {
             if (ring[k].p[0] != (unsigned char)k || ring[k].p[ring[k].n - 1] != (unsigned char)w->id)
@@ -107,16 +105,14 @@ START_TEST(add_remove_under_load)
     }
     pthread_t ctl, th[WORKERS];
     struct worker w[WORKERS];
-    /* The workers exist before any pool is chained: creating a thread
-       allocates (glibc's TLS vector, kept with the cached stack after the
-       join), and such a block taken from a pool would still be live there
-       when the test looks for the pools to be empty.  They start allocating
-       once both pools are in, so the first region comes from a pool. */
+    /* The first region comes from a pool: workers start once both are in. */
+    ck_assert_int_eq(pthread_create(&ctl, NULL, control_main, &sh), 0);
+    while (!__atomic_load_n(&sh.chained, __ATOMIC_ACQUIRE))
+        usleep(100);
     for (unsigned i = 0; i < WORKERS; i++) {
         w[i] = (struct worker){ &sh, i, 0, 0, 0 };
         ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
     }
-    ck_assert_int_eq(pthread_create(&ctl, NULL, control_main, &sh), 0);
     double t0 = now_s();
     while (now_s() - t0 < RUN_SECONDS)
         usleep(10000);
