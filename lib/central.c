@@ -38,28 +38,14 @@ void cs_central_init(struct cs_central *c, unsigned cls)
     c->cls = cls;
 }
 
-/* Nonempty spans are kept on CS_CENTRAL_LISTS lists by how full they are,
-   and objects are taken from the fullest first: a span that few objects
-   still use is left alone, so it can empty and go back to the heap instead
-   of being refilled with objects whose lifetimes keep it alive. */
-static unsigned fullness_list(const struct cs_span *s)
-{
-    /* Quarters of free objects, by compares: this runs for every object
-       that returns to a span, where a division would cost more than the
-       rest of the work. */
-    uint64_t f4 = (uint64_t)s->nfree * 4, n = s->nobj;
-    return (unsigned)(f4 > n) + (f4 > 2 * n) + (f4 > 3 * n);
-}
-
 static void nonempty_push(struct cs_central *c, struct cs_span *s)
 {
-    unsigned k = fullness_list(s);
     s->prev = NULL;
-    s->next = c->nonempty[k];
-    if (s->next)
-        s->next->prev = s;
-    c->nonempty[k] = s;
-    s->in_central = (uint8_t)(k + 1);
+    s->next = c->nonempty;
+    if (c->nonempty)
+        c->nonempty->prev = s;
+    c->nonempty = s;
+    s->in_central = 1;
 }
 
 static void nonempty_unlink(struct cs_central *c, struct cs_span *s)
@@ -67,21 +53,11 @@ static void nonempty_unlink(struct cs_central *c, struct cs_span *s)
     if (s->prev)
         s->prev->next = s->next;
     else
-        c->nonempty[s->in_central - 1] = s->next;
+        c->nonempty = s->next;
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->in_central = 0;
-}
-
-/* s's count of free objects changed: move it to the list it belongs on now
-   (off the lists when it has none left). */
-static void nonempty_update(struct cs_central *c, struct cs_span *s)
-{
-    if (s->in_central && (s->nfree == 0 || fullness_list(s) != s->in_central - 1u))
-        nonempty_unlink(c, s);
-    if (!s->in_central && s->nfree)
-        nonempty_push(c, s);
 }
 
 /* Take up to want free objects from span s's bitmap.  Free objects mostly
@@ -118,21 +94,17 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
    heap has no memory. */
 static struct cs_span *first_nonempty(struct cistern_arena *a, struct cs_central *c, unsigned cls)
 {
-    for (unsigned k = 0; k < CS_CENTRAL_LISTS; k++)
-        if (c->nonempty[k])
-            return c->nonempty[k];
-    cs_unlock(&c->lock);
-    const struct cs_class_info *ci = &cs_classes[cls];
-    struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
-    cs_lock(&c->lock);
-    if (!s)
-        return NULL;
-    c->nspans++;
-    nonempty_push(c, s);
-    /* The caller takes from this span even if other threads listed fuller
-       ones meanwhile: a wholly free span must not wait on a list, where it
-       would keep its pages from the heap. */
-    return s;
+    while (!c->nonempty) {
+        cs_unlock(&c->lock);
+        const struct cs_class_info *ci = &cs_classes[cls];
+        struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
+        cs_lock(&c->lock);
+        if (!s)
+            return NULL;
+        c->nspans++;
+        nonempty_push(c, s);
+    }
+    return c->nonempty;
 }
 
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want)
@@ -151,7 +123,8 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
         if (!s)
             break;
         got += take_from_span(s, out + got, want - got);
-        nonempty_update(c, s);
+        if (s->nfree == 0)
+            nonempty_unlink(c, s);
     }
     cs_counter_add(&c->out_objects, (intptr_t)(got - cached)); /* transfer-cache objects were out already */
     cs_unlock(&c->lock);
@@ -196,7 +169,8 @@ unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned w
         got = len < want ? len : want;
         cs_bits_set(s->freebits, first, got, 0);
         s->nfree -= got;
-        nonempty_update(c, s);
+        if (s->nfree == 0)
+            nonempty_unlink(c, s);
         cs_counter_add(&c->out_objects, (intptr_t)got);
         *start = s->start + (uintptr_t)first * s->size;
     }
@@ -218,13 +192,14 @@ static struct cs_span *return_object(struct cs_central *c, struct cs_span *s, vo
     s->freebits[idx / 64] |= bit;
     s->nfree++;
     cs_counter_add(&c->out_objects, -1);
+    if (s->nfree == 1 && !s->in_central)
+        nonempty_push(c, s);
     if (s->nfree == s->nobj) {
         if (s->in_central)
             nonempty_unlink(c, s);
         c->nspans--;
         return s;
     }
-    nonempty_update(c, s);
     return NULL;
 }
 
@@ -330,7 +305,7 @@ void cs_central_reset(struct cs_central *c)
 {
     cs_lock(&c->lock);
     cs_atomic_store_relaxed(&c->xfer_n, 0);
-    memset(c->nonempty, 0, sizeof c->nonempty);
+    c->nonempty = NULL;
     cs_atomic_store_relaxed(&c->out_objects, 0);
     c->nspans = 0;
     cs_unlock(&c->lock);

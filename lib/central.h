@@ -16,16 +16,13 @@
 struct cistern_arena;
 struct cs_span;
 
-/* Lists of spans with free objects, by how full they are (central.c). */
-#define CS_CENTRAL_LISTS 4
-
 struct cs_central {
     cs_lock_t lock;
     unsigned cls;
     cs_atomic_t xfer_n;          /* objects in the transfer cache */
     unsigned xfer_cap;
     void **xfer;                 /* transfer cache, allocated on first use */
-    struct cs_span *nonempty[CS_CENTRAL_LISTS]; /* spans with free objects, fullest first */
+    struct cs_span *nonempty;    /* spans with free objects */
     cs_atomic_t out_objects;     /* objects out of their spans: live or cached */
     uint64_t nspans;             /* small spans of this class held */
 };

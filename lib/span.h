@@ -36,7 +36,7 @@ struct cs_span {
     uint8_t state;                /* enum cs_span_state */
     uint8_t notouch;              /* the memory must not be read or written */
     uint8_t zeroed;               /* every byte reads as zero (fresh or decommitted) */
-    uint8_t in_central;           /* 1 + which central nonempty list it is on; 0: none */
+    uint8_t in_central;           /* on its central list's nonempty list */
     uint32_t nfree;               /* small: objects free in the span */
     uint32_t npages;              /* 2^32 heap pages: 32 TiB, far past any region */
     uint32_t ncommitted;          /* free: pages still committed (exact) */

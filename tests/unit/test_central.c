@@ -91,8 +91,7 @@ START_TEST(remove_insert_round_trip)
     ck_assert_uint_eq(c->xfer_n, 0);
     ck_assert_uint_eq(c->out_objects, 0);
     ck_assert_uint_eq(c->nspans, 0);
-    for (unsigned k = 0; k < CS_CENTRAL_LISTS; k++)
-        ck_assert_ptr_null(c->nonempty[k]);
+    ck_assert_ptr_null(c->nonempty);
     ck_assert_uint_eq(a->heap.pages_inuse, 0);
     ck_assert_int_eq(cs_heap_check(&a->heap), 0);
     free(objs);
@@ -141,49 +140,9 @@ START_TEST(insert_one_frees_span)
 }
 END_TEST
 
-/* Objects come from the fullest span with free objects: of two spans, one
-   nearly full and one nearly empty, a remove takes from the nearly full one
-   (so the other can drain and go back to the heap), and the nearly empty
-   one does go back once its last object returns. */
-START_TEST(fullest_span_serves_first)
-{
-    unsigned cls = cs_size_class(2048);
-    unsigned nobj = cs_classes[cls].nobj;
-    ck_assert_uint_ge(nobj, 4);
-    void *first[CS_SPAN_MAX_OBJS], *second[CS_SPAN_MAX_OBJS];
-    ck_assert_uint_eq(cs_central_remove(a, cls, first, nobj), nobj);
-    ck_assert_uint_eq(cs_central_remove(a, cls, second, nobj), nobj);
-    struct cs_span *full = cs_pagemap_get(first[0]), *sparse = cs_pagemap_get(second[0]);
-    ck_assert_ptr_ne(full, sparse);
-    /* full: one object free; sparse: all but one free. */
-    cs_central_insert_one(a, full, first[0]);
-    for (unsigned i = 1; i < nobj; i++)
-        cs_central_insert_one(a, sparse, second[i]);
-    ck_assert_uint_eq(full->nfree, 1);
-    ck_assert_uint_eq(sparse->nfree, nobj - 1);
-    void *p;
-    ck_assert_uint_eq(cs_central_remove(a, cls, &p, 1), 1);
-    ck_assert_ptr_eq(p, first[0]);
-    ck_assert_uint_eq(sparse->nfree, nobj - 1);
-    /* The next one must come from the sparse span (the only one left with
-       free objects); then everything goes back and both spans are freed. */
-    void *q;
-    ck_assert_uint_eq(cs_central_remove(a, cls, &q, 1), 1);
-    ck_assert_ptr_eq(cs_pagemap_get(q), sparse);
-    cs_central_insert_one(a, sparse, q);
-    cs_central_insert_one(a, sparse, second[0]);
-    ck_assert_uint_eq(a->central[cls].nspans, 1);
-    for (unsigned i = 0; i < nobj; i++)
-        cs_central_insert_one(a, full, first[i]);
-    ck_assert_uint_eq(a->central[cls].nspans, 0);
-    ck_assert_uint_eq(a->heap.pages_inuse, 0);
-    ck_assert_int_eq(cs_heap_check(&a->heap), 0);
-}
-END_TEST
-
 /* A span fetched for a remove is used by that remove, even when another
-   thread lists a fuller span while the central lock is dropped for the
-   fetch: left on a list wholly free, it would keep its pages from the heap
+   thread lists a span while the central lock is dropped for the fetch:
+   left on the list wholly free, it would keep its pages from the heap
    after every object came back.  The fake source's hook plays the other
    thread, returning an object of a full span during the fetch. */
 static void *returned_meanwhile;
@@ -265,7 +224,6 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, remove_insert_round_trip, 0, (int)(sizeof sizes / sizeof sizes[0]));
     tcase_add_test(tc, transfer_cache_serves_first);
     tcase_add_test(tc, insert_one_frees_span);
-    tcase_add_test(tc, fullest_span_serves_first);
     tcase_add_test(tc, fresh_span_used_at_once);
     suite_add_tcase(s, tc);
 
