@@ -119,7 +119,11 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
         got = cached = n;
     }
     while (got < want) {
-        struct cs_span *s = first_nonempty(a, c, cls);
+        /* A new span only when nothing was found: a cache refill that took
+           the last free objects of the class gets fewer than it asked for
+           rather than a fresh span's worth parked in the cache, which would
+           raise the class's span count above what the program uses. */
+        struct cs_span *s = got ? c->nonempty : first_nonempty(a, c, cls);
         if (!s)
             break;
         got += take_from_span(s, out + got, want - got);

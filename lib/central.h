@@ -30,7 +30,8 @@ struct cs_central {
 /* Set up the central list of class cls (no memory until first use). */
 void cs_central_init(struct cs_central *c, unsigned cls);
 /* Take up to want objects of the class: the count taken (0: out of memory,
-   errno ENOMEM). */
+   errno ENOMEM).  A new span is fetched only when no free object is found,
+   so the count may be short of want. */
 unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, unsigned want);
 /* Shortest run cs_central_remove_run hands out (unless it is all a span has). */
 #define CS_MIN_RUN 8
