@@ -94,7 +94,7 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
    heap has no memory. */
 static struct cs_span *first_nonempty(struct cistern_arena *a, struct cs_central *c, unsigned cls)
 {
-    while (!c->nonempty) {
+    if (!c->nonempty) {
         cs_unlock(&c->lock);
         const struct cs_class_info *ci = &cs_classes[cls];
         struct cs_span *s = cs_heap_alloc(&a->heap, ci->pages, 0, cls);
@@ -102,7 +102,7 @@ static struct cs_span *first_nonempty(struct cistern_arena *a, struct cs_central
         if (!s)
             return NULL;
         c->nspans++;
-        nonempty_push(c, s);
+        nonempty_push(c, s); /* at the head: the caller takes from it */
     }
     return c->nonempty;
 }

@@ -43,11 +43,11 @@ struct cistern_arena *cs_current_arena(void);
 
 CS_INLINE void *cs_malloc_fast(size_t n)
 {
-    size_t off; /* of the class's bin: the tiny table holds it scaled already */
+    size_t off; /* of the class's bin; the most common sizes are tested first */
     if (cs_likely(n <= CS_TINY_MAX))
-        off = cs_bin_offset_tiny[(n + 7) >> 3];
+        off = cs_bin_offset_of_tiny(n);
     else if (n <= CS_SMALL_MAX)
-        off = (size_t)cs_size_class_medium(n) * CS_BIN_BYTES;
+        off = cs_bin_offset_of_medium(n);
     else
         return cs_malloc_slow(n);
     /* cur is never a NOTOUCH arena's cache (cs_tcache_current), so the
@@ -74,7 +74,7 @@ CS_INLINE void *cs_arena_malloc_fast(struct cistern_arena *a, size_t n)
         struct cs_tcache *tc = cs_tcache_slot(a->id);
         void *p;
         if (cs_likely(tc->touch_arena == a) &&
-            cs_likely(cs_tcache_take(tc, cs_size_class(n), 1, &p))) {
+            cs_likely(cs_tcache_take_at(tc, cs_size_bin_offset(n), 1, &p))) {
             tc->nmalloc++;
             *(uintptr_t *)p = 0;
             return p;

@@ -6,19 +6,16 @@
 
 struct cs_class_info cs_classes[CS_NCLASSES];
 
-/* Entry i of the tiny tables is for requests of 8 * i - 7 .. 8 * i bytes. */
-#define TINY1(f, i) f(8 * (i))
-#define TINY8(f, i)                                                                    \
-    TINY1(f, i), TINY1(f, i + 1), TINY1(f, i + 2), TINY1(f, i + 3), TINY1(f, i + 4),   \
-        TINY1(f, i + 5), TINY1(f, i + 6), TINY1(f, i + 7)
-#define TINY64(f, i)                                                                   \
-    TINY8(f, i), TINY8(f, i + 8), TINY8(f, i + 16), TINY8(f, i + 24), TINY8(f, i + 32), \
-        TINY8(f, i + 40), TINY8(f, i + 48), TINY8(f, i + 56)
-#define TINY_TABLE(f) { TINY64(f, 0), TINY64(f, 64), TINY1(f, 128) }
-#define BIN_OFFSET_OF(n) (CS_CLASS_OF(n) * CS_BIN_BYTES)
+/* Entry i of the tiny table is for requests of 8 * i - 7 .. 8 * i bytes. */
+#define TINY1(i) (CS_CLASS_OF(8 * (i)) * CS_BIN_BYTES)
+#define TINY8(i)                                                                       \
+    TINY1(i), TINY1(i + 1), TINY1(i + 2), TINY1(i + 3), TINY1(i + 4), TINY1(i + 5),    \
+        TINY1(i + 6), TINY1(i + 7)
+#define TINY64(i)                                                                      \
+    TINY8(i), TINY8(i + 8), TINY8(i + 16), TINY8(i + 24), TINY8(i + 32), TINY8(i + 40), \
+        TINY8(i + 48), TINY8(i + 56)
 
-const uint8_t cs_class_small_tab[129] = TINY_TABLE(CS_CLASS_OF);
-const uint16_t cs_bin_offset_tiny[129] = TINY_TABLE(BIN_OFFSET_OF);
+const uint16_t cs_bin_offset_tiny[129] = { TINY64(0), TINY64(64), TINY1(128) };
 
 /* Objects a span should hold at least: fewer for big objects, so that a
    program allocating one 200 KiB object does not reserve ten of them. */
@@ -108,7 +105,7 @@ void cs_sizeclass_init(void)
         for (size_t s = base + base / 8; s <= base * 2; s += base / 8)
             add_class(c++, s);
     /* c == CS_NCLASSES here: 1 + 8 + 11 * 8 = 97 classes; the lookups
-       (CS_CLASS_OF, the tiny tables) follow the same plan. */
+       (CS_CLASS_OF, the tiny table) follow the same plan. */
 }
 
 unsigned cs_size_class_aligned(size_t n, size_t align)

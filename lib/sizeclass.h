@@ -5,7 +5,9 @@
  * of 16 bytes and more 16-byte aligned), then eight classes per doubling, so
  * that above 128 B no class wastes more than 12.5 % of a request.  Below 128 B
  * the alignment quantum, not the spacing, bounds the waste.  Class 0 means
- * "not a small object".  Tables are filled once by cs_sizeclass_init().
+ * "not a small object".  The class descriptions are filled once by
+ * cs_sizeclass_init(); the lookup from a size is constant (a table up to
+ * 1 KiB, a formula above).
  */
 #ifndef CS_SIZECLASS_H
 #define CS_SIZECLASS_H
@@ -39,7 +41,7 @@ extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("h
 /* The class of n > 128 bytes: the classes run eight to a doubling, so the
    doubling is the position lg of n - 1's top bit and the eighth the three
    bits below it (class 10 is the first above 128 = 2^7).  A constant
-   expression for constant n, so it also builds the tables. */
+   expression for constant n, so it also builds the table. */
 #define CS_TOP_BIT(m) (63 ^ __builtin_clzll((unsigned long long)(m)))
 #define CS_CLASS_ABOVE_128(n)                                                  \
     ((unsigned)CS_TOP_BIT((n) - 1) * 8u - 46u +                               \
@@ -51,32 +53,38 @@ extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("h
    checks it). */
 #define CS_BIN_BYTES 32
 
-/* Indexed by (n + 7) >> 3 for n <= CS_TINY_MAX: the class, and the class
-   times CS_BIN_BYTES, which is where malloc's fast path finds the bin
-   without scaling the class.  Constant data, so a thread may read them
-   before the allocator is initialised (and they cost no writable page). */
-extern const uint8_t cs_class_small_tab[129] __attribute__((visibility("hidden")));
+/* Indexed by (n + 7) >> 3 for n <= CS_TINY_MAX: the class times
+   CS_BIN_BYTES, which is where a thread cache keeps the class's bin, so the
+   fast paths find it without scaling the class.  Constant data: a thread
+   may read it before the allocator is initialised (and it costs no
+   writable page). */
 extern const uint16_t cs_bin_offset_tiny[129] __attribute__((visibility("hidden")));
 
 /* Fill the class descriptions; idempotent. Called from init before any allocation. */
 void cs_sizeclass_init(void);
 
-/* The class of n <= CS_TINY_MAX bytes. */
-static inline unsigned cs_size_class_tiny(size_t n)
+/* The class times CS_BIN_BYTES of a request of n bytes: n <= CS_TINY_MAX
+   for the first, CS_TINY_MAX < n <= CS_SMALL_MAX for the second, any
+   n <= CS_SMALL_MAX for the third. */
+static inline size_t cs_bin_offset_of_tiny(size_t n)
 {
-    return cs_class_small_tab[(n + 7) >> 3];
+    return cs_bin_offset_tiny[(n + 7) >> 3];
 }
 
-/* The class of CS_TINY_MAX < n <= CS_SMALL_MAX bytes. */
-static inline unsigned cs_size_class_medium(size_t n)
+static inline size_t cs_bin_offset_of_medium(size_t n)
 {
-    return CS_CLASS_ABOVE_128(n);
+    return (size_t)CS_CLASS_ABOVE_128(n) * CS_BIN_BYTES;
+}
+
+static inline size_t cs_size_bin_offset(size_t n)
+{
+    return n <= CS_TINY_MAX ? cs_bin_offset_of_tiny(n) : cs_bin_offset_of_medium(n);
 }
 
 /* The class of a request of n bytes, n <= CS_SMALL_MAX. */
 static inline unsigned cs_size_class(size_t n)
 {
-    return n <= CS_TINY_MAX ? cs_size_class_tiny(n) : cs_size_class_medium(n);
+    return (unsigned)(cs_size_bin_offset(n) / CS_BIN_BYTES);
 }
 
 /* The smallest class holding n bytes whose objects are aligned to align

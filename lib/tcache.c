@@ -3,6 +3,7 @@
  */
 #include "tcache.h"
 #include "arena.h"
+#include "bitmap.h"
 #include "central.h"
 #include "fatal.h"
 #include "init.h"
@@ -73,20 +74,24 @@ static void **near_slots(struct cs_tcache *tc, unsigned cls)
     return (void **)(tc + 1) + (size_t)cls * CS_TC_NEAR_SLOTS;
 }
 
+/* Slots before class cls's array in the far part (cls == CS_NCLASSES: all
+   the slots of a record). */
+static size_t far_index(unsigned cls)
+{
+    size_t i = (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS;
+    for (unsigned c = 1; c < cls; c++)
+        i += cs_classes[c].cap;
+    return i;
+}
+
 static void **far_slots(struct cs_tcache *tc, unsigned cls)
 {
-    size_t off = (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS;
-    for (unsigned c = 1; c < cls; c++)
-        off += cs_classes[c].cap;
-    return (void **)(tc + 1) + off;
+    return (void **)(tc + 1) + far_index(cls);
 }
 
 static size_t record_size(void)
 {
-    size_t slots = (size_t)CS_NCLASSES * CS_TC_NEAR_SLOTS;
-    for (unsigned c = 1; c < CS_NCLASSES; c++)
-        slots += cs_classes[c].cap;
-    return sizeof(struct cs_tcache) + slots * sizeof(void *);
+    return sizeof(struct cs_tcache) + far_index(CS_NCLASSES) * sizeof(void *);
 }
 
 /* Move bin b's objects and limits to the storage at to. */
@@ -173,8 +178,9 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     return tc;
 }
 
-/* The objects of b's run go back to their span, a chunk at a time. */
-static void return_run(struct cistern_arena *a, unsigned cls, const struct cs_run *r, size_t size)
+/* The objects of run r go back to their span, a chunk at a time; the run
+   is left empty. */
+static void return_run(struct cistern_arena *a, unsigned cls, struct cs_run *r, size_t size)
 {
     void *chunk[64];
     unsigned n = 0;
@@ -187,6 +193,7 @@ static void return_run(struct cistern_arena *a, unsigned cls, const struct cs_ru
     }
     if (n)
         cs_central_return(a, cls, chunk, n);
+    r->next = r->end = NULL;
 }
 
 /* Hand the cached objects back to their spans (only while the arena's epoch
@@ -198,7 +205,8 @@ static void tc_flush(struct cs_tcache *tc)
         struct cs_bin *b = &tc->bins[c];
         if (valid)
             return_run(tc->arena, c, &tc->runs[c], b->size);
-        tc->runs[c].next = tc->runs[c].end = NULL;
+        else
+            tc->runs[c].next = tc->runs[c].end = NULL;
         if (b->top != b->base && valid)
             cs_central_return(tc->arena, c, b->base, (unsigned)(b->top - b->base));
         b->top = b->base;
@@ -455,7 +463,7 @@ static void bin_shrink(struct cs_tcache *tc, unsigned cls, unsigned by)
         bin_move(b, near_slots(tc, cls));
 }
 
-/* Every CS_TC_SCAVENGE_INTERVAL allocations (checked on the slow paths): a bin
+/* Every CS_TC_SCAVENGE_INTERVAL operations (checked on the slow paths): a bin
    that has not missed since the last scavenge never ran dry, so part of
    what it holds went unused all that time.  It gives a quarter of it back
    and its limit shrinks by as much, which also makes its next refills
@@ -466,14 +474,10 @@ static void bin_shrink(struct cs_tcache *tc, unsigned cls, unsigned by)
 static void tc_scavenge(struct cs_tcache *tc)
 {
     for (unsigned c = 1; c < CS_NCLASSES; c++) {
-        if (tc->missed[c / 64] >> (c % 64) & 1)
+        if (cs_bits_count(tc->missed, c, 1))
             continue;
         struct cs_bin *b = &tc->bins[c];
-        struct cs_run *r = &tc->runs[c];
-        if (r->next != r->end) {
-            return_run(tc->arena, c, r, b->size);
-            r->next = r->end = NULL;
-        }
+        return_run(tc->arena, c, &tc->runs[c], b->size);
         unsigned quarter = (unsigned)(b->top - b->base + 3) / 4;
         if (quarter) {
             bin_give_back(tc, c, quarter);
@@ -495,7 +499,7 @@ static void scavenge_if_due(struct cs_tcache *tc)
 
 void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
 {
-    tc->missed[cls / 64] |= (uint64_t)1 << (cls % 64);
+    cs_bits_set(tc->missed, cls, 1, 1);
     scavenge_if_due(tc);
     struct cs_bin *b = &tc->bins[cls];
     unsigned max = cs_bin_max(b);
@@ -506,8 +510,8 @@ void *cs_tcache_refill(struct cs_tcache *tc, unsigned cls)
     if (cs_tcache_take(tc, cls, 0, &p)) {
         /* (the fast path missed for another reason) */
     } else if (want && (got = cs_central_remove_run(tc->arena, cls, want, &first)) != 0) {
-        /* A run of up to the bin's limit, handed out from its first object:
-           what the bin could hold anyway, without a copy per object. */
+        /* A run of up to a batch, handed out from its first object: what
+           the bin would take anyway, without a copy per object. */
         p = (void *)first;
         tc->runs[cls].next = (char *)first + b->size;
         tc->runs[cls].end = (char *)first + (size_t)got * b->size;

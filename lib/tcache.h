@@ -121,16 +121,14 @@ static inline __attribute__((always_inline)) int cs_run_pop(struct cs_run *r, si
     return 1;
 }
 
-/* Take an object of class cls from tc, or return 0 when the bin's array and
-   its run are both empty.  The array comes first for the plain malloc
-   family (freed objects are warm); run_first (a constant at every call)
-   puts the run first, for arenas, whose caches are mostly filled by runs
-   of fresh or reset spans (region workloads). */
 _Static_assert(2 * sizeof(struct cs_run) == sizeof(struct cs_bin), "a run sits at half its bin's offset");
 
-/* The cache hit of the class whose bin is off bytes into tc->bins (its run
-   at half that into tc->runs): the bin's array first, or the run first when
-   run_first (a constant at each call). */
+/* Take an object of the class whose bin is off bytes into tc->bins (its run
+   at half that into tc->runs), or return 0 when the bin's array and its run
+   are both empty.  The array comes first for the plain malloc family (freed
+   objects are warm); run_first (a constant at every call) puts the run
+   first, for arenas, whose caches are mostly filled by runs of fresh or
+   reset spans (region workloads). */
 static inline __attribute__((always_inline)) int cs_tcache_take_at(struct cs_tcache *tc, size_t off,
                                                                    int run_first, void **out)
 {
@@ -141,6 +139,7 @@ static inline __attribute__((always_inline)) int cs_tcache_take_at(struct cs_tca
     return cs_bin_pop(b, out) || cs_run_pop(r, b->size, out);
 }
 
+/* The same by class. */
 static inline __attribute__((always_inline)) int cs_tcache_take(struct cs_tcache *tc, unsigned cls,
                                                                 int run_first, void **out)
 {

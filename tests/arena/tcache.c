@@ -34,8 +34,12 @@ static void *worker_main(void *arg)
     }
 }
 
-static void worker_start(struct worker *w)
+/* Start worker w afresh on arena (which may change between steps). */
+static void worker_start(struct worker *w, cistern_arena_t *arena, int via_thread_arena)
 {
+    memset(w, 0, sizeof *w);
+    w->arena = arena;
+    w->via_thread_arena = via_thread_arena;
     pthread_barrier_init(&w->go, NULL, 2);
     pthread_barrier_init(&w->done, NULL, 2);
     w->t = ar_spawn(worker_main, w);
@@ -137,10 +141,7 @@ static void alloc_mine(cistern_arena_t *a, void **mine, unsigned n)
 static void stale_after_reset(int via_thread_arena)
 {
     static struct worker w;
-    memset(&w, 0, sizeof w);
-    w.arena = ar_create("epoch", NULL, 0, 0, 0);
-    w.via_thread_arena = via_thread_arena;
-    worker_start(&w);
+    worker_start(&w, ar_create("epoch", NULL, 0, 0, 0), via_thread_arena);
     static void *mine[NOBJ];
     for (int round = 0; round < 3; round++) {
         worker_run(&w, step_fill_cache);
@@ -177,9 +178,7 @@ static void step_leave_arena(struct worker *w)
 static void stale_after_destroy(int via_thread_arena)
 {
     static struct worker w;
-    memset(&w, 0, sizeof w);
-    w.via_thread_arena = via_thread_arena;
-    worker_start(&w);
+    worker_start(&w, NULL, via_thread_arena);
     static void *mine[NOBJ];
     for (int round = 0; round < 5; round++) {
         w.arena = ar_create("epoch-d", NULL, 0, 0, 0);
@@ -258,10 +257,7 @@ static void step_take_back(struct worker *w)
 static void free_into_closed_cache(int via_thread_arena)
 {
     static struct worker w;
-    memset(&w, 0, sizeof w);
-    w.arena = ar_create("closed", NULL, 0, 0, 0);
-    w.via_thread_arena = via_thread_arena;
-    worker_start(&w);
+    worker_start(&w, ar_create("closed", NULL, 0, 0, 0), via_thread_arena);
     worker_run(&w, step_fill_cache);
     cistern_arena_reset(w.arena);
     const unsigned n = 64;
@@ -319,8 +315,7 @@ START_TEST(no_tcache_means_no_caching)
 {
     for (unsigned flags = 0; flags <= CISTERN_ARENA_NO_TCACHE; flags++) {
         static struct worker w;
-        memset(&w, 0, sizeof w);
-        worker_start(&w);
+        worker_start(&w, NULL, 0);
         cistern_arena_t *a = ar_create("nocache", NULL, 0, flags, 0);
         void *keep[8];
         for (int i = 0; i < 8; i++)
