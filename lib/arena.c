@@ -162,18 +162,6 @@ void cs_arena_release_all(uint64_t age_ms, int drain)
     cs_arena_foreach(release_one, &r);
 }
 
-static void dirty_one(struct cistern_arena *a, void *arg)
-{
-    *(int *)arg |= cs_heap_has_dirty(&a->heap);
-}
-
-int cs_arena_any_dirty(void)
-{
-    int dirty = 0;
-    cs_arena_foreach(dirty_one, &dirty);
-    return dirty;
-}
-
 static void unlink_arena(struct cistern_arena *a)
 {
     if (a->prev)

@@ -57,8 +57,6 @@ void cs_arena_foreach(void (*fn)(struct cistern_arena *a, void *ctx), void *ctx)
 /* Drain transfer caches and decommit idle free pages of every arena not
    being reset, destroyed or walked at the moment. */
 void cs_arena_release_all(uint64_t age_ms, int drain);
-/* Whether any arena holds committed free pages. */
-int cs_arena_any_dirty(void);
 /* Destroy every arena but the default one and forget the registry (teardown). */
 void cs_arena_teardown(void);
 void cs_arena_fork_prepare(void);
