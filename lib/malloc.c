@@ -343,8 +343,9 @@ static void *realloc_move(struct cs_span *s, void *p, size_t old, size_t n)
 /* A large block that realloc grows to this size or more, and cannot grow in
    place, moves to an os region of its own (cs_heap_alloc_own), mapped with
    room for half as much again: it then grows without copying, by mremap
-   past the room, and its pages leave with it when it is freed.  Below it,
-   the copies are cheap and a mapping each would cost more. */
+   past the room, and once freed its mapping either goes back or serves the
+   next such block (the heap's spare own region).  Below it, the copies are
+   cheap and a mapping each would cost more. */
 #define OWN_MIN_BYTES ((size_t)256 << 10)
 
 static size_t own_room(size_t pages)

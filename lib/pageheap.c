@@ -248,17 +248,31 @@ static int covers_region(const struct cs_span *s)
     return s->start == s->region->base && s->npages * CS_PAGE == s->region->size;
 }
 
-/* A free span that is its whole region goes back to the source. */
-static void drop_free_region(struct cs_heap *h, struct cs_span *s)
+/* A free span off the lists that is its whole region goes back to the
+   source with the region. */
+static void give_back_whole(struct cs_heap *h, struct cs_span *s)
 {
     struct cs_region *r = s->region;
     /* An own region's room may hold committed pages too. */
     size_t committed = s->ncommitted +
                        bits_count(r, r->size / CS_PAGE, (r->cap - r->size) / CS_PAGE);
-    free_remove(h, s);
     map_ends(s, NULL);
     span_delete(s);
     region_give_back(h, r, committed);
+}
+
+/* A free span on the lists that is its whole region goes back. */
+static void drop_free_region(struct cs_heap *h, struct cs_span *s)
+{
+    free_remove(h, s);
+    give_back_whole(h, s);
+}
+
+static void drop_spare_own(struct cs_heap *h)
+{
+    struct cs_span *s = h->spare_own;
+    h->spare_own = NULL;
+    give_back_whole(h, s);
 }
 
 static void drop_whole_free_regions(struct cs_heap *h, unsigned slot)
@@ -724,13 +738,17 @@ static struct cs_span *free_locked(struct cs_heap *h, struct cs_span *s, uint64_
     s->zeroed = 0;
     s->free_since = now;
     s = coalesce(h, s);
-    /* An own region (cs_heap_alloc_own) goes back as soon as it is free. */
-    if ((!h->slot[s->region->slot].in_chain || s->region->own) && covers_region(s)) {
-        cs_counter_add(&h->pages_free, (intptr_t)(s->npages)); /* drop_free_region takes it off again */
-        cs_counter_add(&h->pages_free_committed, (intptr_t)(s->ncommitted));
-        list_push(list_of(h, s), s);
-        note_list(set_of(h, s), s);
-        drop_free_region(h, s);
+    /* A region whose source left the chain goes back as soon as it is
+       free; so does an own region, but for the last one freed, kept off the
+       lists as the spare (the one it displaces goes back). */
+    if (covers_region(s) && (!h->slot[s->region->slot].in_chain || s->region->own)) {
+        if (s->region->own && h->slot[s->region->slot].in_chain) {
+            if (h->spare_own)
+                drop_spare_own(h);
+            h->spare_own = s;
+        } else {
+            give_back_whole(h, s);
+        }
         return NULL;
     }
     /* The span's own count and coalesce's exact sums for its neighbours:
@@ -772,6 +790,8 @@ static size_t recently_taken(struct cs_heap *h, uint64_t now)
 
 static void trim_dirty(struct cs_heap *h, uint64_t now)
 {
+    if (h->spare_own && now - h->spare_own->free_since >= DIRTY_GRACE_MS)
+        drop_spare_own(h);
     size_t target = dirty_limit(h) / 2, taken = recently_taken(h, now);
     if (target < taken)
         target = taken;
@@ -937,6 +957,35 @@ static int too_many_pages(size_t a, size_t b)
     return a > most || b > most - a;
 }
 
+/* Heap lock held: the spare own region made the block of npages pages, or
+   NULL when there is none or its mapping is too small.  Committed pages of
+   its room past SPARE_KEEP times the block go back: a block that grows
+   into them takes no page fault, one that does not holds little. */
+#define SPARE_KEEP 4
+static struct cs_span *take_spare_own(struct cs_heap *h, size_t npages)
+{
+    struct cs_span *s = h->spare_own;
+    if (!s || s->region->cap / CS_PAGE < npages)
+        return NULL;
+    struct cs_region *r = s->region;
+    struct cistern_sysalloc *src = r->src;
+    h->spare_own = NULL;
+    map_ends(s, NULL);
+    s->npages = npages;
+    cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+    size_t capp = r->cap / CS_PAGE, keep = npages < capp / SPARE_KEEP ? npages * SPARE_KEEP : capp;
+    size_t dropped = bits_count(r, keep, capp - keep);
+    if (dropped && cs_source_decommit(src, r->base + keep * CS_PAGE, (capp - keep) * CS_PAGE) ==
+                       (capp - keep) * CS_PAGE) {
+        bits_set(r, keep, capp - keep, 0);
+        cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
+    }
+    s->zeroed = 0;
+    make_inuse(h, s, 0);
+    bound_footprint(h);
+    return s;
+}
+
 struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
 {
     cs_lock(&h->lock);
@@ -945,6 +994,11 @@ struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
     if (!err && (npages == 0 || too_many_pages(npages, room) ||
                  (h->limit_bytes && (h->pages_inuse + npages) * CS_PAGE > h->limit_bytes)))
         err = ENOMEM;
+    struct cs_span *spare = err ? NULL : take_spare_own(h, npages);
+    if (spare) {
+        cs_unlock(&h->lock);
+        return spare;
+    }
     struct cistern_sysalloc *src = err ? NULL : h->slot[slot].src;
     size_t cap = (npages + room) * CS_PAGE, got = 0;
     void *raw = err ? NULL : cs_source_alloc(src, cap, CS_PAGE, &got);
@@ -1096,6 +1150,8 @@ static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uin
 static size_t release_locked(struct cs_heap *h, uint64_t now, uint64_t age_ms)
 {
     size_t before = h->pages_free_committed;
+    if (h->spare_own && now - h->spare_own->free_since >= age_ms)
+        drop_spare_own(h);
     /* The recent peak follows the use down, halfway each period. */
     size_t inuse = h->pages_inuse;
     h->peak_pages = h->peak_pages > inuse ? inuse + (h->peak_pages - inuse) / 2 : inuse;
@@ -1151,6 +1207,11 @@ static void drop_all_spans(struct cs_heap *h)
         span_delete(s);
     }
     h->inuse = NULL;
+    if (h->spare_own) {
+        map_ends(h->spare_own, NULL);
+        span_delete(h->spare_own);
+        h->spare_own = NULL;
+    }
     for (int i = 0; i < CS_MAX_CHAIN; i++)
         if (dropped[i])
             cs_source_count(&src[i]->in_use, -(intptr_t)dropped[i]);
@@ -1307,6 +1368,13 @@ int cs_heap_check(struct cs_heap *h)
             }
         }
     }
+    struct cs_span *spare = h->spare_own;
+    if (!err && spare &&
+        (spare->state != CS_SPAN_FREE || !spare->region->own || !covers_region(spare) ||
+         spare->ncommitted != span_committed(spare)))
+        err = check_fail("spare own region is not a whole free own region", spare);
+    if (!err && spare)
+        err = check_span_map(spare);
     if (!err && (inuse != h->pages_inuse || free_pages != h->pages_free ||
                  committed != h->pages_free_committed))
         err = check_fail("page counters disagree with the spans", NULL);

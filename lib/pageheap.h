@@ -62,6 +62,13 @@ struct cs_heap {
     size_t taken_cur, taken_prev;
     uint64_t taken_since_ms;
     uint64_t last_release_ms;
+    /* The own region (cs_heap_alloc_own) freed last, kept whole and mapped
+       for the next one: a program that grows buffer after buffer by realloc
+       reuses its pages instead of faulting fresh ones in.  A free span off
+       the lists and out of the page counters (nothing else may split it);
+       NULL when none.  Given back when idle for the decay, or when the
+       dirty trim runs. */
+    struct cs_span *spare_own;
 };
 
 /* Set up an empty heap for arena a (no sources yet). */
@@ -88,8 +95,10 @@ void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s);
 
 /* Large blocks that realloc grows: a span in an os region of its own, mapped
    for it with room to grow into (room_pages more, untouched: address space
-   only), so that it grows without a copy and its pages go back to the system
-   as soon as it is freed.  Only when the chain's first source is the os
+   only), so that it grows without a copy.  Freed, the region goes back to
+   the system, but for the last one, kept as the spare (struct cs_heap): the
+   next call takes it when its mapping holds npages, commits what it lacks
+   and decommits its room past four times the block.  Only when the chain's first source is the os
    source (never for injected memory), and not under a memory checker.  NULL
    + errno: ENOTSUP when the heap cannot, ENOMEM. */
 struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room_pages);

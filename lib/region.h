@@ -21,7 +21,8 @@ struct cs_region {
     size_t cap;                     /* bytes the commit bitmap covers from base
                                        (>= size; more for an own region) */
     int own;                        /* mapped for one large block (see
-                                       cs_heap_alloc_own): unmapped once free */
+                                       cs_heap_alloc_own): unmapped once free,
+                                       or kept as the heap's spare */
     struct cistern_sysalloc *src;
     struct cs_heap *heap;
     unsigned slot;                  /* the source's slot in the heap's chain */

@@ -232,11 +232,90 @@ START_TEST(realloc_big_block_grows_in_own_region)
         ck_assert_int_eq(tail, 0);
     ck_assert_int_eq(cs_heap_check(&x->heap), 0);
     cistern_free(t);
+    /* Kept whole as the spare own region until the release policy sees it
+       idle (a release at age 0 here). */
+    ck_assert_ptr_nonnull(cs_region_find((uintptr_t)t));
+    ck_assert_ptr_eq(x->heap.spare_own, cs_pagemap_get(t));
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    cs_heap_release(&x->heap, 0);
+    ck_assert_ptr_null(x->heap.spare_own);
     ck_assert_ptr_null(cs_region_find((uintptr_t)t));
     cistern_free(blocker);
     ck_assert_int_eq(cs_heap_check(&x->heap), 0);
     cistern_thread_set_arena(NULL);
     ck_assert_int_eq(cistern_arena_destroy(x), 0);
+}
+END_TEST
+
+/* A block of first bytes grown by realloc to grown bytes: a block right
+   behind it stops in-place growth, so it moves to a region of its own. */
+static unsigned char *grown_in_own_region(size_t first, size_t grown, void **blocker)
+{
+    unsigned char *p = cistern_malloc(first);
+    ck_assert_ptr_nonnull(p);
+    *blocker = cistern_malloc(first);
+    ck_assert_ptr_eq(*blocker, p + first);
+    p = cistern_realloc(p, grown);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(cs_pagemap_get(p)->region->own);
+    return p;
+}
+
+/* A block grown into its own region for realloc, once freed, is kept as the
+   spare: the next block that needs one takes its mapping and its committed
+   pages (no fresh page faults), the committed room past four times the new
+   block goes back, and a second freed region displaces the spare, which is
+   unmapped (one spare at most). */
+START_TEST(spare_own_region_reused)
+{
+    if (cs_tool_active)
+        return;
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    cistern_thread_set_arena(x);
+    struct cistern_sysalloc *os = cistern_sysalloc_os();
+    void *blockers[3];
+    unsigned char *p = grown_in_own_region(1 * MiB, 8 * MiB, &blockers[0]);
+    stamp_pages(p, 8 * MiB, 1);
+    cistern_free(p);
+    struct cs_span *spare = x->heap.spare_own;
+    ck_assert_ptr_nonnull(spare);
+    ck_assert_uint_eq(spare->start, (uintptr_t)p);
+    ck_assert_uint_eq(spare->state, CS_SPAN_FREE);
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+
+    size_t reserved = (size_t)os->reserved;
+    unsigned char *q = grown_in_own_region(512 * KiB, 1 * MiB, &blockers[1]);
+    ck_assert_ptr_eq(q, p); /* the spare's mapping, no new one */
+    ck_assert_ptr_null(x->heap.spare_own);
+    ck_assert_uint_eq((size_t)os->reserved, reserved);
+    ck_assert(cs_pagemap_get(q)->region->own);
+    /* Its first pages were committed and kept; past 4 MiB they went back. */
+    long kept = test_resident_pages(q, 4 * MiB), past = test_resident_pages(q + 4 * MiB, 4 * MiB);
+    if (kept >= 0) {
+        ck_assert_int_eq(kept, (long)(4 * MiB / (size_t)sysconf(_SC_PAGESIZE)));
+        ck_assert_int_eq(past, 0);
+    }
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    memset(q, 7, 1 * MiB);
+    q = cistern_realloc(q, 3 * MiB);
+    ck_assert_ptr_eq(q, p); /* grown inside the mapping */
+    for (size_t i = 0; i < 1 * MiB; i += 4096)
+        ck_assert_uint_eq(q[i], 7);
+
+    /* Two freed own regions: the second displaces the first, which goes back. */
+    unsigned char *r = grown_in_own_region(1 * MiB, 6 * MiB, &blockers[2]);
+    cistern_free(q);
+    ck_assert_ptr_eq(x->heap.spare_own, cs_pagemap_get(q));
+    cistern_free(r);
+    ck_assert_ptr_eq(x->heap.spare_own, cs_pagemap_get(r));
+    ck_assert_ptr_null(cs_region_find((uintptr_t)q));
+    ck_assert_int_eq(cs_heap_check(&x->heap), 0);
+    for (int i = 0; i < 3; i++)
+        cistern_free(blockers[i]);
+    cistern_thread_set_arena(NULL);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+    ck_assert_ptr_null(cs_region_find((uintptr_t)r));
 }
 END_TEST
 
@@ -540,6 +619,16 @@ START_TEST(double_free_large_aborts)
 }
 END_TEST
 
+/* A block grown into its own region, freed twice: the spare still maps it. */
+START_TEST(double_free_grown_block_aborts)
+{
+    void *blocker;
+    void *p = grown_in_own_region(1 * MiB, 4 * MiB, &blocker);
+    cistern_free(p);
+    cistern_free(p);
+}
+END_TEST
+
 START_TEST(free_interior_small_aborts)
 {
     char *p = cistern_malloc(64);
@@ -656,6 +745,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, realloc_keeps_content);
     tcase_add_test(tc, realloc_large_in_place);
     tcase_add_test(tc, realloc_big_block_grows_in_own_region);
+    tcase_add_test(tc, spare_own_region_reused);
     tcase_add_test(tc, reset_drops_own_regions);
     tcase_add_test(tc, calloc_zeroes_reused_memory);
     tcase_add_test(tc, calloc_overflow_enomem);
@@ -675,6 +765,7 @@ static Suite *make_suite(void)
     tcase_add_test_raise_signal(tc, double_free_small_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, double_free_small_flushed_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, double_free_large_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tc, double_free_grown_block_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, free_interior_small_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, free_interior_large_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, free_interior_large_middle_page_aborts, SIGABRT);
