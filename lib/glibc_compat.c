@@ -45,10 +45,11 @@
 #if !defined(CS_SANITIZER_OWNS_MALLOC) && defined(__GLIBC__)
 
 /*
- * glibc's declarations, written out: on the library's include path
- * <malloc.h> names lib/malloc.h, not the system header.  The layouts and
- * values are glibc's ABI, unchanged since SVID; tests/compat compiles
- * against the real <malloc.h> and would read nonsense if they differed.
+ * glibc's declarations, written out rather than taken from <malloc.h>,
+ * which marks some of them deprecated and lacks others in older releases.
+ * The layouts and values are glibc's ABI, unchanged since SVID;
+ * tests/compat compiles against the real <malloc.h> and would read nonsense
+ * if they differed.
  */
 struct mallinfo {
     int arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;

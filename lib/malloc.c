@@ -1,7 +1,7 @@
 /*
  * malloc.c - slow paths of the malloc family and the cistern_* entry points.
  */
-#include "malloc.h"
+#include "entry.h"
 #include "central.h"
 #include "export.h"
 #include "fatal.h"

@@ -4,7 +4,7 @@
  * link-time replacement both route every allocation of the process here.
  * libcistern_api does not contain this file.
  */
-#include "malloc.h"
+#include "entry.h"
 #include "export.h"
 #include "init.h"
 

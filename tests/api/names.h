@@ -15,8 +15,8 @@
 
 #ifdef CS_TEST_DROPIN
 /* glibc's extensions and C23's sized frees, declared here rather than
-   through <malloc.h>: the build's include path also holds the library's
-   internal headers, one of which has that name. */
+   through <malloc.h>, which has no sized frees and marks some of these
+   deprecated. */
 size_t malloc_usable_size(void *p);
 void *memalign(size_t alignment, size_t size);
 void *valloc(size_t size);

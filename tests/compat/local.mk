@@ -5,8 +5,8 @@
 ## of the reports.  The calls exist only in libcistern, and only where no
 ## sanitizer owns malloc.
 
-# Without -I lib: <malloc.h> must be the system's (lib/malloc.h would
-# shadow it), so the structures tested are glibc's own.
+# Without -I lib: only the public header and <malloc.h>, the system's, so
+# the structures tested are glibc's own.
 COMPAT_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/tests -I$(top_builddir) $(CHECK_CFLAGS)
 
 if !SANITIZER_OWNS_MALLOC

@@ -1,5 +1,5 @@
 /*
- * malloc.h - the allocation entry points' fast paths (inline, shared by the
+ * entry.h - the allocation entry points' fast paths (inline, shared by the
  * cistern_* names and the malloc-family overrides) and the slow paths
  * behind them.
  *
@@ -11,8 +11,8 @@
  * and malloc clears it.  An arena's touchability is fixed when it is created
  * (a NOTOUCH source cannot join an arena created without one).
  */
-#ifndef CS_MALLOC_H
-#define CS_MALLOC_H
+#ifndef CS_ENTRY_H
+#define CS_ENTRY_H
 
 #include "platform.h"
 #include "arena.h"
