@@ -3,6 +3,7 @@
  * and the public arena calls that are not allocation entry points.
  */
 #include "arena.h"
+#include "central.h"
 #include "export.h"
 #include "fatal.h"
 #include "init.h"
@@ -290,7 +291,16 @@ CS_EXPORT int cistern_arena_remove_sysalloc(cistern_arena_t *a, cistern_sysalloc
 {
     if (cs_arena_check(a, "cistern_arena_remove_sysalloc") || !s)
         return EINVAL;
-    return cs_heap_chain_remove(&a->heap, s);
+    int err = cs_heap_chain_remove(&a->heap, s);
+    if (err)
+        return err;
+    /* No new memory from s: its spans leave the central lists and every
+       cached object of the arena goes home (this thread's now, other
+       threads' on their next slow path), so that once the program has freed
+       what it holds, its regions go back and s can be released. */
+    cs_central_retire(a);
+    cs_tcache_flush_arena(a);
+    return 0;
 }
 
 CS_EXPORT void cistern_arena_reset(cistern_arena_t *a)

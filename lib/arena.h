@@ -35,6 +35,9 @@ struct cistern_arena {
     /* Allocations not through a thread cache, and those of caches that went
        away (frees are counted as allocations less live objects). */
     cs_atomic_t nmalloc_direct, nmalloc_dead;
+    /* Bumped when a source leaves the chain: every thread hands its cached
+       objects of the arena back on its next slow path (cs_tcache_flush_arena). */
+    cs_atomic_t flush_gen;
     struct cs_heap heap;
     struct cs_central central[CS_NCLASSES];
 };

@@ -12,6 +12,7 @@
 #include "meta.h"
 #include "pageheap.h"
 #include "pagemap.h"
+#include "region.h"
 #include "span.h"
 #include "tool.h"
 
@@ -36,6 +37,13 @@ void cs_central_init(struct cs_central *c, unsigned cls)
 {
     memset(c, 0, sizeof *c);
     c->cls = cls;
+}
+
+/* s belongs to a region whose source left the chain: it hands out nothing
+   more, and goes back to the heap once its objects are all free. */
+static int span_retired(const struct cs_span *s)
+{
+    return cs_atomic_load_relaxed(&s->region->retired) != 0;
 }
 
 static void nonempty_push(struct cs_central *c, struct cs_span *s)
@@ -127,7 +135,7 @@ unsigned cs_central_remove(struct cistern_arena *a, unsigned cls, void **out, un
         if (!s)
             break;
         got += take_from_span(s, out + got, want - got);
-        if (s->nfree == 0)
+        if (s->nfree == 0 || span_retired(s)) /* retired: fetched as its source left */
             nonempty_unlink(c, s);
     }
     cs_counter_add(&c->out_objects, (intptr_t)(got - cached)); /* transfer-cache objects were out already */
@@ -173,7 +181,7 @@ unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned w
         got = len < want ? len : want;
         cs_bits_set(s->freebits, first, got, 0);
         s->nfree -= got;
-        if (s->nfree == 0)
+        if (s->nfree == 0 || span_retired(s))
             nonempty_unlink(c, s);
         cs_counter_add(&c->out_objects, (intptr_t)got);
         *start = s->start + (uintptr_t)first * s->size;
@@ -196,7 +204,7 @@ static struct cs_span *return_object(struct cs_central *c, struct cs_span *s, vo
     s->freebits[idx / 64] |= bit;
     s->nfree++;
     cs_counter_add(&c->out_objects, -1);
-    if (s->nfree == 1 && !s->in_central)
+    if (s->nfree == 1 && !s->in_central && !span_retired(s))
         nonempty_push(c, s);
     if (s->nfree == s->nobj) {
         if (s->in_central)
@@ -257,7 +265,10 @@ void cs_central_insert(struct cistern_arena *a, unsigned cls, void *const *objs,
     cs_lock(&c->lock);
     /* Under a memory checker, freed objects go straight back to their spans,
        so "bit clear" means "live" for the tool's view of a reset. */
-    if (!cs_tool_active &&
+    /* While a retired region is left, objects go home: the transfer cache
+       keeps no record of where they are from and would hand objects of a
+       retired region out again. */
+    if (!cs_tool_active && !cs_atomic_load_relaxed(&a->heap.nretired) &&
         (c->xfer_n + n <= c->xfer_cap ||
          (!c->xfer && n <= xfer_capacity(cls) && xfer_ready(c)))) {
         memcpy(c->xfer + c->xfer_n, objs, n * sizeof *objs);
@@ -287,6 +298,24 @@ void cs_central_insert_one(struct cistern_arena *a, struct cs_span *s, void *p)
     cs_unlock(&c->lock);
     if (empty)
         cs_heap_free(&a->heap, empty);
+}
+
+void cs_central_retire(struct cistern_arena *a)
+{
+    for (unsigned cls = 1; cls < CS_NCLASSES; cls++) {
+        struct cs_central *c = &a->central[cls];
+        struct cs_span *empty = NULL;
+        cs_lock(&c->lock);
+        for (struct cs_span *s = c->nonempty, *next; s; s = next) {
+            next = s->next;
+            if (span_retired(s))
+                nonempty_unlink(c, s);
+        }
+        return_objects(a, c, c->xfer, c->xfer_n, &empty);
+        cs_atomic_store_relaxed(&c->xfer_n, 0);
+        cs_unlock(&c->lock);
+        free_spans(a, empty);
+    }
 }
 
 size_t cs_central_cached(struct cs_central *c)

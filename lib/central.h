@@ -49,6 +49,12 @@ void cs_central_return(struct cistern_arena *a, unsigned cls, void *const *objs,
 void cs_central_insert_one(struct cistern_arena *a, struct cs_span *s, void *p);
 /* Objects parked in the transfer cache, and bytes of them. */
 size_t cs_central_cached(struct cs_central *c);
+/* A source left a's chain (its regions are marked retired): unlist the
+   spans of retired regions, and empty every transfer cache into the spans
+   (objects of every region: the cache holds no record of where they are
+   from).  While retired regions are left, inserts skip the transfer cache
+   (cs_heap.nretired). */
+void cs_central_retire(struct cistern_arena *a);
 /* Empty the transfer cache into the spans. */
 void cs_central_drain(struct cistern_arena *a, unsigned cls);
 /* Forget everything (arena reset): the spans are dropped by the heap. */

@@ -219,10 +219,15 @@ static void free_small(struct cs_span *s, void *p, const char *call)
     }
     /* The thread's cache of the arena by its table slot (every entry is
        this thread's own live record; one closed by a reset sends the push
-       to cs_tcache_overflow, which sorts it out), else the full lookup. */
-    struct cs_tcache *tc = cs_tcache_slot(s->arena->id);
-    if (tc->arena != s->arena)
-        tc = cs_tcache_get(s->arena);
+       to cs_tcache_overflow, which sorts it out), else the full lookup.
+       An object whose source left the chain goes home instead, so that it
+       is never handed out again. */
+    struct cs_tcache *tc = NULL;
+    if (!cs_atomic_load_relaxed(&s->region->retired)) {
+        tc = cs_tcache_slot(s->arena->id);
+        if (tc->arena != s->arena)
+            tc = cs_tcache_get(s->arena);
+    }
     if (tc) {
         /* A thread that frees before it ever allocates has no current cache
            yet: take this one, so its next frees stay on the fast path. */

@@ -205,6 +205,17 @@ int cs_heap_chain_add(struct cs_heap *h, struct cistern_sysalloc *s, int positio
         } else {
             h->slot[i].src = s;
             h->slot[i].in_chain = 1;
+            /* Back in the chain: regions it still has serve again (a span
+               of theirs unlisted meanwhile is listed when an object comes
+               back to it after it filled up). */
+            for (struct cs_region *r = h->regions; r; r = r->next)
+                if (r->slot == (unsigned)i && r->retired) {
+                    cs_atomic_store_relaxed(&r->retired, 0);
+                    cs_counter_add(&h->nretired, -1);
+                }
+            for (struct cs_span *sp = h->inuse; sp; sp = sp->anext)
+                if (sp->region->slot == (unsigned)i && sp->state == CS_SPAN_SMALL && !sp->notouch)
+                    sp->fast_arena = h->arena;
             unsigned pos = position < 0 || (unsigned)position > h->norder ? h->norder
                                                                             : (unsigned)position;
             memmove(&h->order[pos + 1], &h->order[pos], (h->norder - pos) * sizeof h->order[0]);
@@ -235,6 +246,8 @@ static void region_give_back(struct cs_heap *h, struct cs_region *r, size_t comm
     if (r->next)
         r->next->prev = r->prev;
     sl->nregions--;
+    if (r->retired)
+        cs_counter_add(&h->nretired, -1);
     cs_source_give_back(r->src, r->raw_base, r->raw_size, committed_pages * CS_PAGE);
     cs_region_remove(r);
     if (sl->nregions == 0 && !sl->in_chain) {
@@ -306,6 +319,16 @@ int cs_heap_chain_remove(struct cs_heap *h, struct cistern_sysalloc *s)
     memmove(&h->order[k], &h->order[k + 1], (h->norder - k - 1) * sizeof h->order[0]);
     h->norder--;
     h->slot[i].in_chain = 0;
+    /* Its regions serve no more: the central lists drop their spans, and
+       free()'s fast path no longer caches their objects (fast_arena). */
+    for (struct cs_region *r = h->regions; r; r = r->next)
+        if (r->slot == (unsigned)i && !r->retired) {
+            cs_atomic_store_relaxed(&r->retired, 1);
+            cs_counter_add(&h->nretired, 1);
+        }
+    for (struct cs_span *sp = h->inuse; sp; sp = sp->anext)
+        if (sp->region->slot == (unsigned)i)
+            sp->fast_arena = NULL;
     if (h->slot[i].nregions)
         drop_whole_free_regions(h, (unsigned)i);
     else {

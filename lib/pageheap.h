@@ -56,6 +56,7 @@ struct cs_heap {
     cs_atomic_t pages_inuse, pages_free, pages_free_committed;
     cs_atomic_t large_pages;      /* pages of large spans in use */
     cs_atomic_t nlarge_malloc, nlarge_free;
+    cs_atomic_t nretired;         /* regions whose source left the chain */
     size_t peak_pages;            /* recent peak of pages_inuse: bounds the footprint */
     /* Pages handed out for big blocks in the current and the previous
        window of the dirty trim's grace period, and when the current began. */

@@ -9,6 +9,7 @@
 #define CS_REGION_H
 
 #include "platform.h"
+#include "atomic.h"
 
 struct cistern_sysalloc;
 struct cs_heap;
@@ -27,6 +28,10 @@ struct cs_region {
     struct cs_heap *heap;
     unsigned slot;                  /* the source's slot in the heap's chain */
     unsigned flags;                 /* the source's tags */
+    /* Its source left the heap's chain: its spans hand out no more objects
+       (central lists drop them) and it goes back once wholly free.  Written
+       under the heap's lock, read under a central list's. */
+    cs_atomic_t retired;
     uint64_t *committed;            /* one bit per heap page: backed by memory */
     struct cs_region *next, *prev;  /* the heap's regions */
     struct cs_region *gnext, *gprev; /* the global table */

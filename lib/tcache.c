@@ -162,6 +162,7 @@ static struct cs_tcache *tc_new(struct cistern_arena *a)
     tc->storage = size;
     tc->arena = a;
     tc->epoch = cs_atomic_load_acquire(&a->epoch);
+    tc->flush_gen = cs_atomic_load_acquire(&a->flush_gen);
     tc->touch_arena = a->notouch ? NULL : a;
     tc->nmalloc = 0;
     tc->free_ticks = 0;
@@ -295,12 +296,26 @@ static void tc_release(struct cs_tcache *tc)
 
 /* The epoch generation moved: empty every cache whose arena was reset or
    destroyed, without touching its objects. */
+/* Hand the objects of a valid cache back when its arena asked for it. */
+static void flush_if_asked(struct cs_tcache *tc)
+{
+    uintptr_t gen = cs_atomic_load_acquire(&tc->arena->flush_gen);
+    if (tc->flush_gen != gen) {
+        tc_flush(tc);
+        tc->flush_gen = gen;
+    }
+}
+
 static void revalidate(struct cs_thread *t)
 {
     for (int i = 0; i < CS_TC_SLOTS; i++) {
         struct cs_tcache *tc = slot_get(t, i);
-        if (!tc || epoch_valid(tc))
+        if (!tc)
             continue;
+        if (epoch_valid(tc)) {
+            flush_if_asked(tc);
+            continue;
+        }
         tc_close(tc);
         if (t->cur == tc)
             t->cur = &cs_tcache_none;
@@ -595,6 +610,18 @@ void cs_tcache_flush_thread(void)
     for (int i = 0; i < CS_TC_SLOTS; i++)
         if (slot_get(t, i))
             tc_flush(t->tc[i]);
+}
+
+void cs_tcache_flush_arena(struct cistern_arena *a)
+{
+    cs_atomic_add(&a->flush_gen, 1);
+    cs_atomic_add(&cs_epoch_gen, 1); /* other threads revalidate on their next slow path */
+    struct cs_thread *t = &cs_tls;
+    if (t->life != cs_atomic_load_acquire(&cs_life))
+        return;
+    struct cs_tcache *tc = slot_get(t, (int)(a->id % CS_TC_SLOTS));
+    if (tc && tc->arena == a && epoch_valid(tc))
+        flush_if_asked(tc);
 }
 
 void cs_thread_exit(void *arg)

@@ -82,6 +82,7 @@ struct cs_tcache {
     struct cistern_arena *touch_arena;
     uint64_t nmalloc;            /* frees are derived: nmalloc less what lives */
     uintptr_t epoch;             /* arena epoch the contents belong to */
+    uintptr_t flush_gen;         /* the arena's flush_gen when last flushed */
     size_t potential;            /* sum of max * size over bins */
     size_t storage;              /* bytes of this record */
     struct cs_tcache *rnext, *rprev; /* registry of live caches */
@@ -220,6 +221,10 @@ void cs_tcache_invalidate(struct cistern_arena *a);
 int cs_tcache_any_holds(struct cistern_arena *a, unsigned cls, const void *p);
 /* Return everything this thread caches (all arenas) to the central lists. */
 void cs_tcache_flush_thread(void);
+/* A source left a's chain: the calling thread's cache of a hands its
+   objects back now, every other thread's on its next slow path (a cache
+   cannot be emptied from outside its thread while it may be popping). */
+void cs_tcache_flush_arena(struct cistern_arena *a);
 /* pthread key destructor: the thread's caches go back. */
 void cs_thread_exit(void *arg);
 /* For stats and walks (registry lock held in the callback). */

@@ -5,6 +5,9 @@
 #include "srcutil.h"
 #include "testutil.h"
 
+#include <pthread.h>
+#include <string.h>
+
 #define LEN (8 * MiB)
 
 START_TEST(bad_arguments_einval)
@@ -154,6 +157,117 @@ START_TEST(release_in_use_ebusy)
 }
 END_TEST
 
+/* "No new memory from s": once the pool has left the chain, nothing the
+   arena hands out lies in it, not from the holes of its partly used span,
+   nor from the thread's cache, nor from the transfer cache; what the
+   program still holds stays usable, and once it is freed the pool can be
+   released at once (no call in between). */
+START_TEST(remove_hands_out_nothing_more)
+{
+    char *base = su_map(LEN, 2 * MiB);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_sysalloc_t *chain[2] = { pool, cistern_sysalloc_os() };
+    cistern_arena_t *a = su_arena("pool+os", chain, 2);
+    enum { N = 600 };
+    static char *held[N];
+    for (int i = 0; i < N; i++) {
+        held[i] = cistern_arena_malloc(a, 16 + (size_t)(i % 40) * 24);
+        ck_assert(su_inside(held[i], 16, base, LEN));
+    }
+    for (int i = 0; i < N; i += 2) { /* holes in the spans, objects in the caches */
+        cistern_free(held[i]);
+        held[i] = NULL;
+    }
+    ck_assert_int_eq(cistern_arena_remove_sysalloc(a, pool), 0);
+    static char *fresh[4 * N];
+    for (int i = 0; i < 4 * N; i++) {
+        size_t n = 16 + (size_t)(i % 40) * 24;
+        fresh[i] = cistern_arena_malloc(a, n);
+        ck_assert_ptr_nonnull(fresh[i]);
+        ck_assert_msg(!su_inside(fresh[i], 1, base, LEN), "allocation %d (%zu B) came from the removed pool", i, n);
+    }
+    for (int i = 1; i < N; i += 2) { /* still the program's */
+        memset(held[i], 0x5a, 16);
+        cistern_free(held[i]);
+    }
+    ck_assert_uint_eq(su_stats(pool).in_use_bytes, 0);
+    ck_assert_uint_eq(su_stats(pool).reserved_bytes, 0);
+    ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    for (int i = 0; i < 4 * N; i++)
+        cistern_free(fresh[i]);
+    ck_assert_int_eq(cistern_check_heap(), 0);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+}
+END_TEST
+
+/* An object freed into the thread's cache is not "still allocated": after
+   the remove, the release succeeds with no other call. */
+START_TEST(release_right_after_free_and_remove)
+{
+    char *base = su_map(LEN, 2 * MiB);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_arena_t *a = su_arena("pool", &pool, 1);
+    void *p = cistern_arena_malloc(a, 100);
+    ck_assert(su_inside(p, 100, base, LEN));
+    cistern_free(p);
+    ck_assert_int_eq(cistern_arena_remove_sysalloc(a, pool), 0);
+    ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+}
+END_TEST
+
+/* Another thread's cached objects of the pool cannot be taken from outside
+   it: they come home on that thread's next slow path (here, the first
+   allocation of a class it never used), and the release succeeds then. */
+struct cached_elsewhere {
+    cistern_arena_t *a;
+    pthread_barrier_t removed, done;
+};
+
+static void *cache_one_then_wait(void *arg)
+{
+    struct cached_elsewhere *c = arg;
+    cistern_free(cistern_arena_malloc(c->a, 100));
+    pthread_barrier_wait(&c->removed); /* main removes the pool */
+    pthread_barrier_wait(&c->removed); /* main found it busy */
+    cistern_free(cistern_arena_malloc(c->a, 3000)); /* a miss: the slow path */
+    pthread_barrier_wait(&c->done);
+    pthread_barrier_wait(&c->done); /* alive (cache and all) until main has released */
+    return NULL;
+}
+
+START_TEST(other_thread_cache_comes_home_on_its_slow_path)
+{
+    char *base = su_map(LEN, 2 * MiB);
+    cistern_sysalloc_t *pool = cistern_sysalloc_pool(base, LEN, 0);
+    ck_assert_ptr_nonnull(pool);
+    cistern_sysalloc_t *chain[2] = { pool, cistern_sysalloc_os() };
+    struct cached_elsewhere c = { .a = su_arena("pool+os", chain, 2) };
+    pthread_barrier_init(&c.removed, NULL, 2);
+    pthread_barrier_init(&c.done, NULL, 2);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, cache_one_then_wait, &c), 0);
+    pthread_barrier_wait(&c.removed);
+    ck_assert_int_eq(cistern_arena_remove_sysalloc(c.a, pool), 0);
+    int busy = cistern_sysalloc_release(pool);
+    pthread_barrier_wait(&c.removed);
+    pthread_barrier_wait(&c.done);
+    if (busy == 0) /* tcache off (options): nothing was cached */
+        pool = NULL;
+    else
+        ck_assert_int_eq(busy, EBUSY);
+    if (pool)
+        ck_assert_int_eq(cistern_sysalloc_release(pool), 0);
+    pthread_barrier_wait(&c.done);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&c.removed);
+    pthread_barrier_destroy(&c.done);
+    ck_assert_int_eq(cistern_arena_destroy(c.a), 0);
+}
+END_TEST
+
 /* A reset arena holds its regions as free spans.  When the pool has left
    the arena's chain, releasing it must either wait (EBUSY) or find every
    region handed back; it must never free the source while an arena still
@@ -213,6 +327,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, release_in_chain_ebusy);
     tcase_add_test(tc, release_in_use_ebusy);
     tcase_add_test(tc, release_after_reset_of_unchained_pool);
+    tcase_add_test(tc, remove_hands_out_nothing_more);
+    tcase_add_test(tc, release_right_after_free_and_remove);
+    tcase_add_test(tc, other_thread_cache_comes_home_on_its_slow_path);
     tcase_add_test(tc, release_process_wide_einval);
     suite_add_tcase(s, tc);
     return s;
