@@ -24,6 +24,9 @@ tests_compat_dump_CPPFLAGS = $(COMPAT_CPPFLAGS)
 tests_compat_dump_LDADD = lib/libcistern.la
 EXTRA_DIST += tests/compat/formats.sh
 
+TESTS += tests/compat/pkgconfig.sh
+EXTRA_DIST += tests/compat/pkgconfig.sh
+
 # Memory checkers catching bugs planted inside an arena (valgrind here; ASan
 # in the --enable-asan build).  TSan builds skip it: TSan has no such report.
 check_PROGRAMS += tests/compat/planted
