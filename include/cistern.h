@@ -64,9 +64,12 @@ void cistern_teardown(void);
    printing the first inconsistency found. No other thread may allocate meanwhile. */
 int cistern_check_heap(void);
 /* Set one option by name, as CISTERN_OPTIONS would ("decay_ms", "1000"):
-   0, ENOENT (unknown key) or EINVAL (bad value). */
+   0, ENOENT (unknown key) or EINVAL (bad value).  CISTERN_OPTIONS is read
+   first, so a value set before the first allocation is not overwritten by
+   it; "secondary" set later installs the secondary allocator at once. */
 int cistern_option_set(const char *key, const char *value);
-/* Read one numeric option: 0 or ENOENT. */
+/* Read one numeric option (CISTERN_OPTIONS applied, even before the first
+   allocation): 0 or ENOENT. */
 int cistern_option_get(const char *key, long long *out);
 
 /* A program may define this function: cistern calls it once, during its own

@@ -5,6 +5,11 @@
 #include "options.h"
 #include "export.h"
 #include "fatal.h"
+#include "init.h"
+#include "secondary.h"
+
+#include <cistern.h>
+#include <sched.h>
 
 #include <limits.h>
 #include <stdlib.h>
@@ -176,22 +181,44 @@ void cs_options_parse(const char *spec)
     }
 }
 
+/* CISTERN_OPTIONS is read once: by init, or before it by the first
+   cistern_option_get or cistern_option_set, so that a value read before the
+   first allocation is the one that will serve, and a value set then is not
+   overwritten by the environment later. */
+static cs_atomic_t env_state; /* 0: unread, 1: being read, 2: read */
+
 void cs_options_init(void)
 {
-    cs_options_parse(getenv("CISTERN_OPTIONS"));
+    if (cs_atomic_cas(&env_state, 0, 1)) {
+        cs_options_parse(getenv("CISTERN_OPTIONS"));
+        cs_atomic_store_release(&env_state, 2);
+    }
+    while (cs_atomic_load_acquire(&env_state) != 2)
+        sched_yield();
 }
 
 CS_EXPORT int cistern_option_set(const char *key, const char *value)
 {
     if (!key || !value)
         return EINVAL;
-    return cs_option_set(key, strlen(key), value, strlen(value));
+    cs_options_init();
+    int err = cs_option_set(key, strlen(key), value, strlen(value));
+    /* The secondary allocator is installed at init; later, the call does it. */
+    if (!err && strcmp(key, "secondary") == 0 &&
+        cs_atomic_load_acquire(&cs_init_state) == CS_INIT_DONE) {
+        if (cs_opt.secondary == CS_SECONDARY_NONE)
+            cistern_secondary_set(NULL, NULL);
+        else
+            cs_secondary_init();
+    }
+    return err;
 }
 
 CS_EXPORT int cistern_option_get(const char *key, long long *out)
 {
     if (!key || !out)
         return EINVAL;
+    cs_options_init();
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].value && strcmp(key, table[i].key) == 0) {
             *out = *table[i].value;

@@ -338,6 +338,33 @@ END_TEST
 enum { BUG_OVERFLOW, BUG_USE_AFTER_FREE, BUG_DOUBLE_FREE };
 static const char *const bug_words[] = { "heap buffer overflow", "use after free", "double free" };
 
+/* Set after start-up, the option installs the secondary at once. */
+START_TEST(libc_secondary_option_set_later)
+{
+    cistern_free(cistern_malloc(10)); /* cistern is up, with no secondary */
+    ck_assert_int_eq(cistern_option_set("secondary", "libc"), 0);
+    libc_roundtrip();
+}
+END_TEST
+
+/* Before the first allocation, cistern_option_get answers what
+   CISTERN_OPTIONS says, and a value set then is the one that serves (the
+   environment, read first, does not overwrite it). */
+START_TEST(options_before_start_follow_environment)
+{
+    ck_assert_int_eq(setenv("CISTERN_OPTIONS", "decay_ms=4321,tcache_max_bytes=1m", 1), 0);
+    long long v = 0;
+    ck_assert_int_eq(cistern_option_get("decay_ms", &v), 0);
+    ck_assert_int_eq(v, 4321);
+    ck_assert_int_eq(cistern_option_set("tcache_max_bytes", "2m"), 0);
+    cistern_free(cistern_malloc(10));
+    ck_assert_int_eq(cistern_option_get("decay_ms", &v), 0);
+    ck_assert_int_eq(v, 4321);
+    ck_assert_int_eq(cistern_option_get("tcache_max_bytes", &v), 0);
+    ck_assert_int_eq(v, 2 << 20);
+}
+END_TEST
+
 struct guarded_case {
     int bug;
     size_t size;
@@ -429,6 +456,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, libc_secondary_set);
     tcase_add_test(tc, libc_secondary_option);
     tcase_add_test(tc, libc_secondary_option_first_call);
+    tcase_add_test(tc, libc_secondary_option_set_later);
+    tcase_add_test(tc, options_before_start_follow_environment);
     tcase_add_test(tc, custom_consulted_and_paid_back);
     tcase_add_test(tc, custom_never_serves_a_pool_arena);
     suite_add_tcase(s, tc);
