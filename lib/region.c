@@ -6,9 +6,21 @@
 #include "pagemap.h"
 #include "source.h"
 
+#include <string.h>
+
 static cs_lock_t region_lock = CS_LOCK_INIT;
 static struct cs_region *regions;
 static size_t region_count, region_bytes;
+
+/* The last ranges regions gave back, for the message on a pointer no
+   region holds any more: most likely a second free of a big block whose
+   memory went back to the system. */
+#define GONE_RANGES 64
+static struct {
+    uintptr_t base;
+    size_t size;
+} gone[GONE_RANGES];
+static unsigned gone_next;
 
 struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, size_t raw_size,
                                 struct cs_heap *heap, unsigned slot)
@@ -63,6 +75,9 @@ void cs_region_remove(struct cs_region *r)
         r->gnext->gprev = r->gprev;
     region_count--;
     region_bytes -= r->size;
+    gone[gone_next].base = r->base;
+    gone[gone_next].size = r->size;
+    gone_next = (gone_next + 1) % GONE_RANGES;
     cs_unlock(&region_lock);
     cs_meta_free(r->committed, ((r->cap / CS_PAGE + 63) / 64) * sizeof(uint64_t));
     cs_meta_free(r, sizeof *r);
@@ -150,6 +165,16 @@ struct cs_region *cs_region_find(uintptr_t a)
     return found;
 }
 
+int cs_region_was_given_back(uintptr_t a)
+{
+    int found = 0;
+    cs_lock(&region_lock);
+    for (unsigned i = 0; i < GONE_RANGES && !found; i++)
+        found = gone[i].size && a >= gone[i].base && a - gone[i].base < gone[i].size;
+    cs_unlock(&region_lock);
+    return found;
+}
+
 void cs_region_totals(size_t *count, size_t *bytes)
 {
     cs_lock(&region_lock);
@@ -163,6 +188,7 @@ void cs_region_teardown(void)
     cs_lock(&region_lock);
     regions = NULL;
     region_count = region_bytes = 0;
+    memset(gone, 0, sizeof gone);
     cs_unlock(&region_lock);
 }
 

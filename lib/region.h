@@ -60,6 +60,9 @@ void cs_region_remove(struct cs_region *r);
 int cs_region_range_free(uintptr_t base, size_t len);
 /* The region containing address a (slow: a walk of the table), or NULL. */
 struct cs_region *cs_region_find(uintptr_t a);
+/* Whether a lies in one of the last ranges regions gave back (a hint for
+   messages only: the system may have mapped something else there since). */
+int cs_region_was_given_back(uintptr_t a);
 /* Number of regions and their bytes. */
 void cs_region_totals(size_t *count, size_t *bytes);
 /* Forget every region record (teardown; ranges handed back by the heaps). */

@@ -123,6 +123,15 @@ static void check_not_ours(const void *p, const char *call)
         cs_fatal_pointer(call, p, "double free or invalid pointer (inside cistern's free memory)");
 }
 
+/* The stop for a foreign pointer with no secondary to take it. */
+static __attribute__((noreturn)) void foreign_stop(const void *p, const char *call)
+{
+    cs_fatal_pointer(call, p, cs_region_was_given_back((uintptr_t)p)
+                                  ? "pointer not allocated by cistern (it lies where cistern "
+                                    "memory went back to the system: a double free?)"
+                                  : "pointer not allocated by cistern");
+}
+
 void cs_foreign_free(void *p, const char *call)
 {
     cs_ensure_init(); /* the first call may be this one: options choose the secondary */
@@ -131,7 +140,7 @@ void cs_foreign_free(void *p, const char *call)
         installed.free(installed_ctx, p);
         return;
     }
-    cs_fatal_pointer(call, p, "pointer not allocated by cistern");
+    foreign_stop(p, call);
 }
 
 void *cs_foreign_realloc(void *p, size_t size)
@@ -140,7 +149,7 @@ void *cs_foreign_realloc(void *p, size_t size)
     check_not_ours(p, "realloc");
     if (have_installed && installed.realloc)
         return installed.realloc(installed_ctx, p, size);
-    cs_fatal_pointer("realloc", p, "pointer not allocated by cistern");
+    foreign_stop(p, "realloc");
 }
 
 size_t cs_foreign_usable_size(const void *p, const char *call)
@@ -149,5 +158,5 @@ size_t cs_foreign_usable_size(const void *p, const char *call)
     check_not_ours(p, call);
     if (have_installed && installed.usable_size)
         return installed.usable_size(installed_ctx, p);
-    cs_fatal_pointer(call, p, "pointer not allocated by cistern");
+    foreign_stop(p, call);
 }

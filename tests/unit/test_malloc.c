@@ -580,6 +580,25 @@ START_TEST(foreign_free_message)
 }
 END_TEST
 
+/* A pointer into memory cistern gave back (here, an arena destroyed with
+   the block live) is not cistern's any more, and the stop says where it
+   lies: most likely a free of a block whose memory went back. */
+START_TEST(freed_memory_gone_message)
+{
+    cistern_arena_t *x = cistern_arena_create(NULL);
+    ck_assert_ptr_nonnull(x);
+    void *p = cistern_arena_malloc(x, 1 * MiB);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(cistern_arena_destroy(x), 0);
+    char got[512], want[256];
+    snprintf(want, sizeof want,
+             "cistern: free(%p): pointer not allocated by cistern (it lies where cistern "
+             "memory went back to the system: a double free?)\n", p);
+    ck_assert_msg(capture_stop(do_free, p, got, sizeof got), "free did not abort");
+    ck_assert_str_eq(got, want);
+}
+END_TEST
+
 START_TEST(double_free_small_aborts)
 {
     void *p = cistern_malloc(64);
@@ -762,6 +781,7 @@ static Suite *make_suite(void)
     tcase_add_test_raise_signal(tc, realloc_foreign_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, usable_size_foreign_aborts, SIGABRT);
     tcase_add_test(tc, foreign_free_message);
+    tcase_add_test(tc, freed_memory_gone_message);
     tcase_add_test_raise_signal(tc, double_free_small_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, double_free_small_flushed_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, double_free_large_aborts, SIGABRT);
