@@ -89,7 +89,7 @@ CS_INLINE void cs_free_fast(void *p)
     struct cs_tcache *tc = cs_tls.cur;
     /* fast_arena is NULL unless s is a touchable small span; tc->arena
        never is. */
-    if (cs_likely(s != NULL && s->fast_arena == tc->arena)) {
+    if (cs_likely(s != NULL && cs_atomic_load_relaxed(&s->fast_arena) == (uintptr_t)tc->arena)) {
         uintptr_t mark = (uintptr_t)p ^ cs_secret;
         /* Free is validated here too: p must start an object, and a free
            object already carries the marker (the slow path confirms and

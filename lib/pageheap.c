@@ -49,7 +49,7 @@ static void span_delete(struct cs_span *s)
     drop_released(s);
     s->state = CS_SPAN_DEAD;
     s->cls = 0;
-    s->fast_arena = NULL;
+    cs_atomic_store_relaxed(&s->fast_arena, 0);
     cs_meta_free(s, sizeof *s);
 }
 
@@ -215,7 +215,7 @@ int cs_heap_chain_add(struct cs_heap *h, struct cistern_sysalloc *s, int positio
                 }
             for (struct cs_span *sp = h->inuse; sp; sp = sp->anext)
                 if (sp->region->slot == (unsigned)i && sp->state == CS_SPAN_SMALL && !sp->notouch)
-                    sp->fast_arena = h->arena;
+                    cs_atomic_store_relaxed(&sp->fast_arena, (uintptr_t)h->arena);
             unsigned pos = position < 0 || (unsigned)position > h->norder ? h->norder
                                                                             : (unsigned)position;
             memmove(&h->order[pos + 1], &h->order[pos], (h->norder - pos) * sizeof h->order[0]);
@@ -328,7 +328,7 @@ int cs_heap_chain_remove(struct cs_heap *h, struct cistern_sysalloc *s)
         }
     for (struct cs_span *sp = h->inuse; sp; sp = sp->anext)
         if (sp->region->slot == (unsigned)i)
-            sp->fast_arena = NULL;
+            cs_atomic_store_relaxed(&sp->fast_arena, 0);
     if (h->slot[i].nregions)
         drop_whole_free_regions(h, (unsigned)i);
     else {
@@ -606,7 +606,7 @@ static size_t make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
         h->taken_cur += s->npages; /* for the dirty trim */
     /* Publish the class last: a racing lookup sees a complete span or cls 0. */
     s->cls = cls;
-    s->fast_arena = cls && !s->notouch ? h->arena : NULL;
+    cs_atomic_store_relaxed(&s->fast_arena, cls && !s->notouch ? (uintptr_t)h->arena : 0);
     return s->npages - backed;
 }
 
@@ -754,7 +754,7 @@ static struct cs_span *free_locked(struct cs_heap *h, struct cs_span *s, uint64_
         cs_counter_add(&h->nlarge_free, 1);
     }
     s->cls = 0;
-    s->fast_arena = NULL;
+    cs_atomic_store_relaxed(&s->fast_arena, 0);
     drop_released(s);
     s->state = CS_SPAN_FREE;
     s->ncommitted = span_committed(s); /* big blocks may have given pages back */

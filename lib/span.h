@@ -25,7 +25,7 @@ struct cs_span {
     uintptr_t start;              /* first byte (heap-page aligned) */
     /* The arena when small and touchable (free's fast path may cache its
        objects), else NULL: one compare instead of three. */
-    struct cistern_arena *fast_arena;
+    cs_atomic_t fast_arena; /* written while free()s may read it (a source leaving the chain) */
     uint64_t inv;                 /* small: the class's odd inverse (sizeclass.h) */
     uint64_t nobj;                /* small: objects in the span */
     uint32_t shift;               /* small: the class's shift */
