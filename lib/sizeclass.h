@@ -46,8 +46,11 @@ extern struct cs_class_info cs_classes[CS_NCLASSES] __attribute__((visibility("h
 #define CS_CLASS_ABOVE_128(n)                                                  \
     ((unsigned)CS_TOP_BIT((n) - 1) * 8u - 46u +                               \
      (unsigned)(((unsigned long long)(n) - 1) >> (CS_TOP_BIT((n) - 1) - 3) & 7))
-/* The class of any n <= CS_SMALL_MAX, as a constant expression. */
-#define CS_CLASS_OF(n) ((n) <= 8 ? 1u : (n) <= 128 ? ((unsigned)(n) + 15) / 16 + 1 : CS_CLASS_ABOVE_128(n))
+/* The class of any n <= CS_SMALL_MAX, as a constant expression.  The
+   branch above 128 sees at least 129 even where it is not taken, so that
+   no compiler finds a negative shift in it. */
+#define CS_CLASS_OF(n)                                                         \
+    ((n) <= 8 ? 1u : (n) <= 128 ? ((unsigned)(n) + 15) / 16 + 1 : CS_CLASS_ABOVE_128((n) > 128 ? (n) : 129))
 
 /* Bytes of one thread-cache bin on every platform (tcache.h pads and
    checks it). */
