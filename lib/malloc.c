@@ -138,10 +138,10 @@ static int zero_fill(struct cs_span *s, void *p, size_t len)
         memset(p, 0, len);
         return 0;
     }
-    const cistern_sysalloc_access_t *access = &s->region->src->access;
-    if (!access->memset)
+    const cistern_sysalloc_ops_t *ops = &s->region->src->ops;
+    if (!ops->memset)
         return ENOTSUP;
-    return access->memset(s->region->src->ctx, p, 0, len);
+    return ops->memset(s->region->src->ctx, p, 0, len);
 }
 
 void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
@@ -305,10 +305,10 @@ static int copy_bytes(struct cs_span *to, void *dst, const void *src, size_t len
         memcpy(dst, src, len);
         return 0;
     }
-    const cistern_sysalloc_access_t *access = &to->region->src->access;
-    if (!access->copy)
+    const cistern_sysalloc_ops_t *ops = &to->region->src->ops;
+    if (!ops->copy)
         return ENOTSUP;
-    return access->copy(to->region->src->ctx, dst, src, len);
+    return ops->copy(to->region->src->ctx, dst, src, len);
 }
 
 /* The block p of span s moved: the old one goes.  A large one's pages are
@@ -327,7 +327,7 @@ static void free_moved(struct cs_span *s, void *p)
 /* Move p to a new allocation of n bytes in its arena. */
 static void *realloc_move(struct cs_span *s, void *p, size_t old, size_t n)
 {
-    if (s->notouch && !s->region->src->access.copy) {
+    if (s->notouch && !s->region->src->ops.copy) {
         errno = ENOTSUP;
         return NULL;
     }

@@ -233,21 +233,6 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_custom(const char *name,
     return s;
 }
 
-CS_EXPORT int cistern_sysalloc_set_access(cistern_sysalloc_t *s,
-                                          const cistern_sysalloc_access_t *access)
-{
-    if (!s || s->kind != CS_SRC_CUSTOM)
-        return EINVAL;
-    /* calloc and realloc read it without a lock: no arena may use s yet. */
-    if (cs_atomic_load_acquire(&s->nchains))
-        return EBUSY;
-    if (access)
-        s->access = *access;
-    else
-        memset(&s->access, 0, sizeof s->access);
-    return 0;
-}
-
 CS_EXPORT int cistern_sysalloc_release(cistern_sysalloc_t *s)
 {
     if (!s)

@@ -27,7 +27,6 @@ struct cs_range {
 struct cistern_sysalloc {
     char name[CS_SOURCE_NAME];
     cistern_sysalloc_ops_t ops;
-    cistern_sysalloc_access_t access; /* NOTOUCH byte access (custom sources) */
     void *ctx;
     size_t granule;         /* decommit unit, a power of two >= the OS page */
     unsigned flags;         /* CISTERN_SYSALLOC_* tags */

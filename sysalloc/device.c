@@ -169,9 +169,6 @@ static const cistern_sysalloc_ops_t cuda_ops = {
     .alloc = cuda_alloc,
     .unmap = cuda_unmap,
     .destroy = cuda_destroy,
-};
-
-static const cistern_sysalloc_access_t cuda_access = {
     .memset = cuda_memset,
     .copy = cuda_copy,
 };
@@ -196,8 +193,6 @@ CS_EXPORT cistern_sysalloc_t *cistern_sysalloc_cuda(int device, size_t chunk)
         cistern_sysalloc_custom("cuda", &cuda_ops, c, (size_t)2 << 20, CISTERN_SYSALLOC_NOTOUCH);
     if (!s)
         cs_meta_free(c, sizeof *c);
-    else
-        cistern_sysalloc_set_access(s, &cuda_access);
     return s;
 }
 #else

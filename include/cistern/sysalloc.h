@@ -36,17 +36,12 @@ typedef struct cistern_sysalloc_ops {
     int (*unmap)(void *ctx, void *p, size_t len);
     /* The source is released: last call. May be NULL. */
     void (*destroy)(void *ctx);
-} cistern_sysalloc_ops_t;
-
-/* Byte access to memory the CPU must not touch (NOTOUCH), for calloc and a
-   realloc that moves: without it they fail there.  Kept apart from the ops
-   so that the ops table stays the five operations every source has. */
-typedef struct cistern_sysalloc_access {
-    /* Fill [p, p+len) with byte c: 0 or an errno. */
+    /* Added for NOTOUCH memory; leave NULL (zero-initialise the struct) when unused. */
+    /* Fill [p, p+len) with byte c (calloc on NOTOUCH memory): 0 or an errno. */
     int (*memset)(void *ctx, void *p, int c, size_t len);
-    /* Copy len bytes from src to dst, both in this source: 0 or an errno. */
+    /* Copy len bytes from src to dst, both in this source (realloc on NOTOUCH memory). */
     int (*copy)(void *ctx, void *dst, const void *src, size_t len);
-} cistern_sysalloc_access_t;
+} cistern_sysalloc_ops_t;
 
 /* The process-wide mmap source. Never fails to return. */
 cistern_sysalloc_t *cistern_sysalloc_os(void);
@@ -69,9 +64,6 @@ void *cistern_sysalloc_shm_pointer(const cistern_sysalloc_t *s, off_t offset);
    granule = decommit unit (a power of two; 0 means the page size). ops is copied. */
 cistern_sysalloc_t *cistern_sysalloc_custom(const char *name, const cistern_sysalloc_ops_t *ops,
                                             void *ctx, size_t granule, unsigned flags);
-/* Give a custom or device source its byte access (copied; NULL: none), before
-   any arena's chain holds it: 0, EINVAL (NULL or a built-in source) or EBUSY. */
-int cistern_sysalloc_set_access(cistern_sysalloc_t *s, const cistern_sysalloc_access_t *access);
 /* Device memory through user callbacks: a custom source tagged INJECTED|NOTOUCH. */
 cistern_sysalloc_t *cistern_sysalloc_device(const char *name, const cistern_sysalloc_ops_t *ops,
                                             void *ctx, size_t granule);

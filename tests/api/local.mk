@@ -23,15 +23,6 @@ tests_api_api_conformance_dropin_CPPFLAGS = $(TEST_CPPFLAGS) -DCS_TEST_DROPIN=1
 tests_api_api_conformance_dropin_LDADD = lib/libcistern.la $(TEST_LIBS) -ldl
 endif
 
-# The header under -Wall -Wextra -Werror -pedantic, as a strict program
-# builds it (AM_CFLAGS left out on purpose: these flags are the test).
-check_PROGRAMS += tests/api/strict_header
-TESTS += tests/api/strict_header
-tests_api_strict_header_SOURCES = tests/api/strict_header.c
-tests_api_strict_header_CPPFLAGS = -I$(top_srcdir)/include
-tests_api_strict_header_CFLAGS = -std=c11 -Wall -Wextra -Werror -pedantic
-tests_api_strict_header_LDADD = lib/libcistern_api.la
-
 # The exported dynamic symbols against the names the headers declare.
 TESTS += tests/api/exported_symbols.sh
 EXTRA_DIST += tests/api/exported_symbols.sh
