@@ -4,7 +4,9 @@
 # Each page is formatted with `groff -ww -man -Tutf8 -z` (all warnings on)
 # and, where man-db is installed, with `man -l` at MANWIDTH=80; anything
 # either prints is a failure.  A page that is only a `.so` link must name
-# a page that exists in doc/.  Output is TAP; exit 77 (skip) without groff.
+# a page that exists in doc/, and is rendered the same way from a copy of
+# the pages laid out as an installed tree (man1/, man3/), where its link
+# resolves.  Output is TAP; exit 77 (skip) without groff.
 #
 # automake sets srcdir in the test environment; run by hand, the source
 # tree is found from this script's own path.
@@ -42,7 +44,36 @@ MAN_DISABLE_SECCOMP=1
 export MAN_DISABLE_SECCOMP
 
 tmp=${TMPDIR:-/tmp}/man_render.$$
-trap 'rm -f "$tmp"' EXIT HUP INT TERM
+tree=${TMPDIR:-/tmp}/man_render_tree.$$
+trap 'rm -rf "$tmp" "$tree"' EXIT HUP INT TERM
+for page in "$docdir"/*.[1-8]; do
+    [ -f "$page" ] || continue
+    section=${page##*.}
+    mkdir -p "$tree/man$section" && cp "$page" "$tree/man$section/"
+done
+
+# Render one page (a path relative to the current directory) with groff and
+# man; every complaint is printed as a TAP comment.  Returns non-zero on any.
+render() {
+    bad=0
+    groff -ww -man -Tutf8 -z "$1" >"$tmp" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ] || [ -s "$tmp" ]; then
+        echo "# groff -ww -man -Tutf8 -z $1 (exit $rc):"
+        sed 's/^/#   /' "$tmp"
+        bad=1
+    fi
+    if [ "$have_man" = yes ]; then
+        MANWIDTH=80 man --warnings=w -E UTF-8 -l "$1" 2>"$tmp" >/dev/null
+        rc=$?
+        if [ "$rc" -ne 0 ] || [ -s "$tmp" ]; then
+            echo "# MANWIDTH=80 man -l $1 (exit $rc):"
+            sed 's/^/#   /' "$tmp"
+            bad=1
+        fi
+    fi
+    return $bad
+}
 
 pages=
 count=0
@@ -73,25 +104,12 @@ for page in $pages; do
         if [ "$lines" -ne 1 ] || [ ! -f "$docdir/$(basename "$target")" ]; then
             echo "# $name: bad link to $target"
             ok=no
+        elif ! (cd "$tree" && render "man${name##*.}/$name"); then
+            ok=no
         fi
         ;;
     *)
-        groff -ww -man -Tutf8 -z "$page" >"$tmp" 2>&1
-        rc=$?
-        if [ "$rc" -ne 0 ] || [ -s "$tmp" ]; then
-            echo "# groff -ww -man -Tutf8 -z $name (exit $rc):"
-            sed 's/^/#   /' "$tmp"
-            ok=no
-        fi
-        if [ "$have_man" = yes ]; then
-            MANWIDTH=80 man --warnings=w -E UTF-8 -l "$page" 2>"$tmp" >/dev/null
-            rc=$?
-            if [ "$rc" -ne 0 ] || [ -s "$tmp" ]; then
-                echo "# MANWIDTH=80 man -l $name (exit $rc):"
-                sed 's/^/#   /' "$tmp"
-                ok=no
-            fi
-        fi
+        render "$page" || ok=no
         ;;
     esac
 
