@@ -280,6 +280,13 @@ static struct cs_span *owned_span(const void *p, const char *call)
     if (s->state == CS_SPAN_SMALL) {
         if (!cs_span_is_object_start(s, (uintptr_t)p - s->start))
             cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
+        /* A freed object still lies in a span in use: realloc must not hand
+           it back, nor usable_size vouch for it. */
+        int freed = s->notouch ? cs_span_object_released(s, p)
+                               : *(const uintptr_t *)p == ((uintptr_t)p ^ cs_secret) &&
+                                     is_free_somewhere(s, (void *)p);
+        if (freed)
+            cs_fatal_pointer(call, p, "pointer to freed memory (a use after free or double free)");
     } else if (s->state != CS_SPAN_LARGE || (uintptr_t)p != s->start) {
         cs_fatal_pointer(call, p, s->state == CS_SPAN_LARGE
                                       ? "invalid pointer (not the start of an allocation)"

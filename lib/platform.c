@@ -4,8 +4,10 @@
  */
 #include "platform.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 size_t cs_os_page_size(void)
@@ -18,6 +20,13 @@ size_t cs_os_page_size(void)
         cs_atomic_store_relaxed(&cached, v);
     }
     return v;
+}
+
+int cs_os_surely_unmapped(const void *a)
+{
+    unsigned char vec;
+    uintptr_t page = (uintptr_t)a & ~(uintptr_t)(cs_os_page_size() - 1);
+    return mincore((void *)page, 1, &vec) != 0 && errno == ENOMEM;
 }
 
 /* Spin with the relax hint while the holder is likely running on another

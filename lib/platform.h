@@ -47,6 +47,9 @@
 
 /* The OS page size (4 KiB on x86-64; up to 64 KiB on some ARM kernels). */
 size_t cs_os_page_size(void);
+/* Whether nothing at all is mapped at address a (mincore says so); 0 when
+   something is, or when the system cannot tell (qemu-user refuses mincore). */
+int cs_os_surely_unmapped(const void *a);
 
 /* A test-and-set lock: critical sections are short (a few list operations),
    so spinning with the cpu-relax hint, then yielding the core, beats a futex

@@ -116,11 +116,16 @@ void *cs_secondary_alloc(size_t size, size_t alignment)
 }
 
 /* A pointer in none of cistern's spans may still lie in one of its regions
-   (freed large memory): that is a double free, never a foreign pointer. */
+   (freed large memory): that is a double free, never a foreign pointer.
+   Nor is one where cistern gave memory back and nothing is mapped now: no
+   allocator can have handed it out, and a secondary's free would crash. */
 static void check_not_ours(const void *p, const char *call)
 {
     if (cs_region_find((uintptr_t)p))
         cs_fatal_pointer(call, p, "double free or invalid pointer (inside cistern's free memory)");
+    if (cs_region_was_given_back((uintptr_t)p) && cs_os_surely_unmapped(p))
+        cs_fatal_pointer(call, p, "double free or invalid pointer (cistern memory that went back "
+                                  "to the system)");
 }
 
 /* The stop for a foreign pointer with no secondary to take it. */

@@ -72,6 +72,14 @@ static inline int cs_span_release_object(struct cs_span *s, const void *p)
     return (cs_atomic_fetch_or(&s->released[i / CS_RELEASED_BITS], bit) & bit) != 0;
 }
 
+/* NOTOUCH objects: whether p is marked freed. */
+static inline int cs_span_object_released(const struct cs_span *s, const void *p)
+{
+    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    return (cs_atomic_load_relaxed(&s->released[i / CS_RELEASED_BITS]) >>
+            (i % CS_RELEASED_BITS)) & 1;
+}
+
 /* NOTOUCH objects: p is handed out again. */
 static inline void cs_span_reuse_object(struct cs_span *s, const void *p)
 {
