@@ -39,3 +39,7 @@ EXTRA_DIST += \
 # where groff is not installed).
 TESTS += tests/doc/man_render.sh
 EXTRA_DIST += tests/doc/man_render.sh
+
+# ChangeLog stays in the GNU format (NEWS has the changes by kind).
+TESTS += tests/doc/changelog.sh
+EXTRA_DIST += tests/doc/changelog.sh NEWS ChangeLog
