@@ -470,11 +470,18 @@ static int grow(struct cs_heap *h, unsigned slot, size_t n)
         return ENOMEM;
     size_t need = n * CS_PAGE;
     struct cistern_sysalloc *src = h->slot[slot].src;
-    size_t ask = need;
+    size_t ask = need, align = CS_PAGE;
     if ((src->kind == CS_SRC_OS || src->kind == CS_SRC_HUGEPAGE) && ask < CS_REGION_CHUNK)
         ask = CS_REGION_CHUNK;
+    /* A custom source decommits whole granules only: a region of whole,
+       aligned granules lets its free runs go back (the first try; a source
+       that cannot give as much is asked for what is needed). */
+    if (src->kind == CS_SRC_CUSTOM && src->granule > CS_PAGE && ask <= SIZE_MAX - src->granule) {
+        ask = CS_ALIGN_UP(ask, src->granule);
+        align = src->granule;
+    }
     size_t got = 0;
-    void *raw = cs_source_alloc(src, ask, CS_PAGE, &got);
+    void *raw = cs_source_alloc(src, ask, align, &got);
     if (!raw && ask > need)
         raw = cs_source_alloc(src, need, CS_PAGE, &got);
     if (!raw)

@@ -49,7 +49,7 @@ static int adjacent_decommit(void *ctx, void *p, size_t len)
 
 /* No unmap op: regions are never given back, so nothing but the heap's own
    decisions changes which regions exist. */
-static cistern_sysalloc_t *adjacent_source(struct adjacent *s, size_t chunk)
+static cistern_sysalloc_t *adjacent_source_granule(struct adjacent *s, size_t chunk, size_t granule)
 {
     memset(s, 0, sizeof *s);
     s->base = s->cur = su_map(RESERVE, 2 * MiB);
@@ -57,9 +57,14 @@ static cistern_sysalloc_t *adjacent_source(struct adjacent *s, size_t chunk)
     cistern_sysalloc_ops_t ops = { 0 };
     ops.alloc = adjacent_alloc;
     ops.decommit = adjacent_decommit;
-    cistern_sysalloc_t *src = cistern_sysalloc_custom("adjacent", &ops, s, 0, 0);
+    cistern_sysalloc_t *src = cistern_sysalloc_custom("adjacent", &ops, s, granule, 0);
     ck_assert_ptr_nonnull(src);
     return src;
+}
+
+static cistern_sysalloc_t *adjacent_source(struct adjacent *s, size_t chunk)
+{
+    return adjacent_source_granule(s, chunk, 0);
 }
 
 START_TEST(adjacent_free_regions_not_joined)
@@ -177,6 +182,34 @@ START_TEST(middle_run_decommitted)
 }
 END_TEST
 
+/* Invariant 4 for a custom source whose granule is far above the heap page
+   (2 MiB): its regions come in whole, aligned granules, so once their
+   blocks are freed the release hands whole granules back, and only those. */
+START_TEST(big_granule_decommitted_whole)
+{
+    static struct adjacent s;
+    cistern_sysalloc_t *src = adjacent_source_granule(&s, 0, 2 * MiB);
+    cistern_arena_t *a = su_arena("granule", &src, 1);
+    void *v[24];
+    for (int i = 0; i < 24; i++) {
+        v[i] = cistern_arena_malloc(a, 100 * KiB + (size_t)i * 4096);
+        ck_assert_ptr_nonnull(v[i]);
+        memset(v[i], 1, 100 * KiB);
+    }
+    for (int i = 0; i < 24; i++)
+        cistern_free(v[i]);
+    cistern_release_free_memory();
+    ck_assert_uint_gt(s.ndecommit, 0);
+    for (unsigned i = 0; i < s.ndecommit && i < 64; i++) {
+        ck_assert_uint_eq(s.decommits[i].p % (2 * MiB), 0);
+        ck_assert_uint_eq(s.decommits[i].len % (2 * MiB), 0);
+    }
+    ck_assert_uint_eq(su_stats(src).committed_bytes, 0);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+    ck_assert_int_eq(cistern_sysalloc_release(src), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("regions");
@@ -185,6 +218,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, adjacent_free_regions_not_joined);
     tcase_add_test(tc, realloc_does_not_grow_across);
     tcase_add_test(tc, middle_run_decommitted);
+    tcase_add_test(tc, big_granule_decommitted_whole);
     suite_add_tcase(s, tc);
     return s;
 }
