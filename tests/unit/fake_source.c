@@ -53,6 +53,8 @@ static void *fake_alloc(void *ctx, size_t size, size_t align, size_t *actual)
     size_t give = size < f->chunk ? f->chunk : size;
     give = align_up(give, 4096);
     uintptr_t at = f->base + f->next;
+    if (f->max_align && align > f->max_align)
+        align = f->max_align;
     if (align > 1)
         at = align_up(at, align);
     if (give > f->len || at - f->base > f->len - give || f->nregions == FAKE_MAX_REGIONS)

@@ -37,6 +37,9 @@ struct fake_source {
     size_t gap;          /* bytes left unused after each region (0: regions touch) */
     unsigned fail_every; /* refuse every Nth alloc call (0: never) */
     int zero_on_decommit; /* drop the pages for real (MADV_DONTNEED) */
+    /* Most alignment the source honours (0: any asked): a source whose
+       memory comes from a driver that aligns to less than the granule. */
+    size_t max_align;
     /* Called at the start of every alloc call, as the heap asks for memory
        (with the heap lock held): lets a test act at that moment. */
     void (*on_alloc)(struct fake_source *f);
