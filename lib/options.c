@@ -27,7 +27,10 @@ struct cs_options cs_opt = {
     .tool_hooks = 1,
 };
 
-enum kind { K_BOOL, K_SIZE, K_INT, K_SECONDARY, K_STRING };
+/* K_RATE: release_rate, another face of decay_ms (tcmalloc's name):
+   0 never releases (decay_ms -1), r releases pages idle for 10000 / r ms,
+   so the default 10 is decay_ms 1000. */
+enum kind { K_BOOL, K_SIZE, K_INT, K_SECONDARY, K_STRING, K_RATE };
 
 struct option_desc {
     const char *key;
@@ -41,6 +44,8 @@ static const struct option_desc table[] = {
     { "hugepages", K_BOOL, &cs_opt.hugepages, 0, 1 },
     { "tcache_max_bytes", K_SIZE, &cs_opt.tcache_max_bytes, 0, 1LL << 40 },
     { "decay_ms", K_INT, &cs_opt.decay_ms, -1, 86400000L },
+    { "decay", K_INT, &cs_opt.decay_ms, -1, 86400000L }, /* the same, in ms */
+    { "release_rate", K_RATE, &cs_opt.decay_ms, 0, 10000 },
     { "background_thread", K_BOOL, &cs_opt.background_thread, 0, 1 },
     { "reset_keep_bytes", K_SIZE, &cs_opt.reset_keep_bytes, 0, 1LL << 40 },
     { "secondary", K_SECONDARY, &cs_opt.secondary, 0, 2 },
@@ -112,6 +117,11 @@ static int parse_value(const struct option_desc *d, const char *v, size_t vlen)
     case K_INT:
         if (parse_long(v, vlen, &x) || x < d->min || x > d->max)
             return EINVAL;
+        break;
+    case K_RATE:
+        if (parse_long(v, vlen, &x) || x < d->min || x > d->max)
+            return EINVAL;
+        x = x ? 10000 / x : -1;
         break;
     case K_SECONDARY:
         if (eq(v, vlen, "none")) {
@@ -222,6 +232,8 @@ CS_EXPORT int cistern_option_get(const char *key, long long *out)
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].value && strcmp(key, table[i].key) == 0) {
             *out = *table[i].value;
+            if (table[i].kind == K_RATE)
+                *out = *out < 0 ? 0 : *out == 0 ? 10000 : 10000 / *out;
             if (table[i].kind == K_SECONDARY && *out == CS_SECONDARY_GUARDED)
                 *out = cs_opt.guarded_rate ? CS_SECONDARY_GUARDED : 0;
             return 0;

@@ -365,6 +365,29 @@ START_TEST(options_before_start_follow_environment)
 }
 END_TEST
 
+/* The release policy answers to decay_ms, decay and release_rate (the
+   rate r meaning pages idle for 10000 / r ms; 0: never). */
+START_TEST(release_rate_and_decay_names)
+{
+    ck_assert_int_eq(setenv("CISTERN_OPTIONS", "release_rate=20", 1), 0);
+    long long v = 0;
+    ck_assert_int_eq(cistern_option_get("decay_ms", &v), 0);
+    ck_assert_int_eq(v, 500);
+    ck_assert_int_eq(cistern_option_get("release_rate", &v), 0);
+    ck_assert_int_eq(v, 20);
+    ck_assert_int_eq(cistern_option_set("decay", "250"), 0);
+    ck_assert_int_eq(cistern_option_get("decay_ms", &v), 0);
+    ck_assert_int_eq(v, 250);
+    ck_assert_int_eq(cistern_option_set("release_rate", "0"), 0);
+    ck_assert_int_eq(cistern_option_get("decay_ms", &v), 0);
+    ck_assert_int_eq(v, -1);
+    ck_assert_int_eq(cistern_option_get("release_rate", &v), 0);
+    ck_assert_int_eq(v, 0);
+    ck_assert_int_eq(cistern_option_set("release_rate", "-3"), EINVAL);
+    cistern_free(cistern_malloc(10));
+}
+END_TEST
+
 struct guarded_case {
     int bug;
     size_t size;
@@ -458,6 +481,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, libc_secondary_option_first_call);
     tcase_add_test(tc, libc_secondary_option_set_later);
     tcase_add_test(tc, options_before_start_follow_environment);
+    tcase_add_test(tc, release_rate_and_decay_names);
     tcase_add_test(tc, custom_consulted_and_paid_back);
     tcase_add_test(tc, custom_never_serves_a_pool_arena);
     suite_add_tcase(s, tc);
