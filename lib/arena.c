@@ -25,7 +25,38 @@ cs_atomic_t cs_epoch_gen;
 static cs_atomic_t epoch_counter;
 static cs_lock_t arenas_lock = CS_LOCK_INIT;
 static struct cistern_arena *arenas;    /* live */
-static struct cistern_arena *graveyard; /* destroyed records, for reuse as arenas */
+/* Destroyed records, oldest first, reused as arenas only once more than
+   ARENA_QUARANTINE wait: a handle kept past its destroy still finds a dead
+   record (EINVAL, fatal in debug builds) for the next destroys, instead of
+   the next arena created. */
+#define ARENA_QUARANTINE 16
+static struct cistern_arena *graveyard, *graveyard_tail;
+static unsigned ngraveyard;
+
+/* Arenas lock held. */
+static void bury(struct cistern_arena *a)
+{
+    a->next = NULL;
+    if (graveyard_tail)
+        graveyard_tail->next = a;
+    else
+        graveyard = a;
+    graveyard_tail = a;
+    ngraveyard++;
+}
+
+/* Arenas lock held: a record old enough to serve again, or NULL. */
+static struct cistern_arena *unbury(void)
+{
+    struct cistern_arena *a = ngraveyard > ARENA_QUARANTINE ? graveyard : NULL;
+    if (a) {
+        graveyard = a->next;
+        if (!graveyard)
+            graveyard_tail = NULL;
+        ngraveyard--;
+    }
+    return a;
+}
 static unsigned next_id;
 
 static uintptr_t fresh_epoch(void)
@@ -56,9 +87,7 @@ struct cistern_arena *cs_arena_new(const char *name, struct cistern_sysalloc *co
                 return NULL;
             }
     cs_lock(&arenas_lock);
-    struct cistern_arena *a = graveyard;
-    if (a)
-        graveyard = a->next;
+    struct cistern_arena *a = unbury();
     cs_unlock(&arenas_lock);
     if (!a && !(a = cs_meta_alloc(sizeof *a))) {
         errno = ENOMEM;
@@ -85,8 +114,7 @@ struct cistern_arena *cs_arena_new(const char *name, struct cistern_sysalloc *co
         if (err) {
             cs_heap_destroy(&a->heap);
             cs_lock(&arenas_lock);
-            a->next = graveyard;
-            graveyard = a;
+            bury(a);
             cs_unlock(&arenas_lock);
             errno = err;
             return NULL;
@@ -194,8 +222,7 @@ static void destroy(struct cistern_arena *a)
     cs_unlock(&a->maint);
     cs_lock(&arenas_lock);
     unlink_arena(a);
-    a->next = graveyard;
-    graveyard = a;
+    bury(a);
     cs_unlock(&arenas_lock);
 }
 
@@ -217,7 +244,8 @@ void cs_arena_teardown(void)
         destroy(d);
     }
     cs_lock(&arenas_lock);
-    arenas = graveyard = NULL;
+    arenas = graveyard = graveyard_tail = NULL;
+    ngraveyard = 0;
     cs_unlock(&arenas_lock);
     cs_default_arena = NULL;
 }

@@ -346,7 +346,30 @@ START_TEST(use_after_destroy_is_fatal)
 }
 END_TEST
 #else
-/* Release builds answer EINVAL (as long as no new arena took its place). */
+/* A destroyed record is not the next arena's: a handle kept past its
+   destroy still finds it dead while a few more arenas come and go. */
+START_TEST(destroyed_handle_stays_dead)
+{
+    cistern_arena_t *a = ar_create("gone", NULL, 0, 0, 0);
+    ck_assert_int_eq(cistern_arena_destroy(a), 0);
+    cistern_arena_t *live[8];
+    for (int i = 0; i < 8; i++) {
+        cistern_arena_t *b = ar_create("next", NULL, 0, 0, 0);
+        ck_assert_ptr_ne(b, a);
+        ck_assert_int_eq(cistern_arena_destroy(b), 0);
+        live[i] = ar_create("kept", NULL, 0, 0, 0);
+        ck_assert_ptr_ne(live[i], a);
+        errno = 0;
+        ck_assert_ptr_null(cistern_arena_malloc(a, 8));
+        ck_assert_int_eq(errno, EINVAL);
+    }
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(cistern_arena_destroy(live[i]), 0);
+}
+END_TEST
+
+/* Release builds answer EINVAL (the record waits for 16 more destroys
+   before it serves again). */
 START_TEST(use_after_destroy_is_einval)
 {
     cistern_arena_t *a = ar_create("gone", NULL, 0, 0, 0);
@@ -391,6 +414,7 @@ static Suite *make_suite(void)
     tcase_add_test_raise_signal(tc, use_after_destroy_is_fatal, SIGABRT);
 #else
     tcase_add_test(tc, use_after_destroy_is_einval);
+    tcase_add_test(tc, destroyed_handle_stays_dead);
 #endif
     suite_add_tcase(s, tc);
     return s;
