@@ -79,7 +79,7 @@ static unsigned take_from_span(struct cs_span *s, void **out, unsigned want)
         uint64_t bits = s->freebits[w];
         if (!bits)
             continue;
-        const uintptr_t word_base = s->start + (size_t)w * 64 * size;
+        const uintptr_t word_base = cs_span_start(s) + (size_t)w * 64 * size;
         while (bits && got < want) {
             unsigned b = (unsigned)__builtin_ctzll(bits);
             uint64_t rest = ~(bits >> b);
@@ -184,7 +184,7 @@ unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned w
         if (s->nfree == 0 || span_retired(s))
             nonempty_unlink(c, s);
         cs_counter_add(&c->out_objects, (intptr_t)got);
-        *start = s->start + (uintptr_t)first * s->size;
+        *start = cs_span_start(s) + (uintptr_t)first * s->size;
     }
     cs_unlock(&c->lock);
     return got;
@@ -194,7 +194,7 @@ unsigned cs_central_remove_run(struct cistern_arena *a, unsigned cls, unsigned w
    is entirely free now (to go back to the heap), else NULL. */
 static struct cs_span *return_object(struct cs_central *c, struct cs_span *s, void *p)
 {
-    uintptr_t off = (uintptr_t)p - s->start;
+    uintptr_t off = (uintptr_t)p - cs_span_start(s);
     uint32_t idx = cs_span_index(s, off);
     uint64_t bit = (uint64_t)1 << (idx % 64);
     if (s->freebits[idx / 64] & bit) {
@@ -357,7 +357,7 @@ unsigned cs_central_mark_cached(struct cs_central *c, int set)
 {
     for (unsigned i = 0; i < c->xfer_n; i++) {
         struct cs_span *s = cs_pagemap_get(c->xfer[i]);
-        uint32_t idx = cs_span_index(s, (uintptr_t)c->xfer[i] - s->start);
+        uint32_t idx = cs_span_index(s, (uintptr_t)c->xfer[i] - cs_span_start(s));
         uint64_t bit = (uint64_t)1 << (idx % 64);
         if (set)
             s->freebits[idx / 64] |= bit;

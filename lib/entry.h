@@ -94,7 +94,7 @@ CS_INLINE void cs_free_fast(void *p)
         /* Free is validated here too: p must start an object, and a free
            object already carries the marker (the slow path confirms and
            reports a double free). */
-        if (cs_likely(cs_span_is_object_start(s, (uintptr_t)p - s->start) &&
+        if (cs_likely(cs_span_is_object_start(s, (uintptr_t)p - cs_span_start(s)) &&
                       *(uintptr_t *)p != mark)) {
             struct cs_bin *b = (struct cs_bin *)((char *)tc + s->bin_offset);
             *(uintptr_t *)p = mark;

@@ -57,7 +57,7 @@ static struct cs_span *alloc_large(struct cistern_arena *a, size_t n, size_t ali
     }
     struct cs_span *s = cs_heap_alloc(&a->heap, (n + CS_PAGE - 1) / CS_PAGE, align, 0);
     if (s && cs_unlikely(cs_tool_active))
-        cs_tool_alloc((void *)s->start, s->npages * CS_PAGE);
+        cs_tool_alloc((void *)cs_span_start(s), s->npages * CS_PAGE);
     return s;
 }
 
@@ -75,7 +75,7 @@ void *cs_alloc(struct cistern_arena *a, size_t n)
     if (n <= CS_SMALL_MAX)
         return alloc_class(a, cs_size_class(n));
     struct cs_span *s = alloc_large(a, n, 0);
-    return s ? (void *)s->start : NULL;
+    return s ? (void *)cs_span_start(s) : NULL;
 }
 
 void *cs_secondary_fallback_alloc(size_t n)
@@ -128,7 +128,7 @@ void *cs_alloc_aligned(struct cistern_arena *a, size_t alignment, size_t n)
     if (cls)
         return alloc_class(a, cls);
     struct cs_span *s = alloc_large(a, n < alignment ? alignment : n, alignment);
-    return s ? (void *)s->start : NULL;
+    return s ? (void *)cs_span_start(s) : NULL;
 }
 
 /* Fill [p, p+len) with zeros, through the source's hook for NOTOUCH memory. */
@@ -156,14 +156,14 @@ void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
         if (!s)
             return NULL;
         if (!s->zeroed) {
-            int err = zero_fill(s, (void *)s->start, total);
+            int err = zero_fill(s, (void *)cs_span_start(s), total);
             if (err) {
                 cs_heap_free(&a->heap, s);
                 errno = err;
                 return NULL;
             }
         }
-        return (void *)s->start;
+        return (void *)cs_span_start(s);
     }
     void *p = cs_alloc(a, total);
     if (!p)
@@ -189,7 +189,7 @@ void *cs_alloc_zeroed(struct cistern_arena *a, size_t n, size_t size)
    free object can be: its span, every thread's cache, the transfer cache. */
 static int is_free_somewhere(struct cs_span *s, void *p)
 {
-    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     if (s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64)))
         return 1;
     if (cs_tcache_any_holds(s->arena, s->cls, p))
@@ -205,7 +205,7 @@ static int is_free_somewhere(struct cs_span *s, void *p)
 
 static void free_small(struct cs_span *s, void *p, const char *call)
 {
-    if (!cs_span_is_object_start(s, (uintptr_t)p - s->start))
+    if (!cs_span_is_object_start(s, (uintptr_t)p - cs_span_start(s)))
         cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
     if (cs_unlikely(cs_tool_active) && cs_tool_is_freed(p))
         cs_fatal_pointer(call, p, "double free");
@@ -255,7 +255,7 @@ static void free_any(void *p, struct cs_span *s, const char *call)
         free_small(s, p, call);
         return;
     case CS_SPAN_LARGE:
-        if ((uintptr_t)p != s->start)
+        if ((uintptr_t)p != cs_span_start(s))
             cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
         if (cs_unlikely(cs_tool_active))
             cs_tool_free(p, s->npages * CS_PAGE);
@@ -278,7 +278,7 @@ static struct cs_span *owned_span(const void *p, const char *call)
 {
     struct cs_span *s = cs_pagemap_get(p);
     if (s->state == CS_SPAN_SMALL) {
-        if (!cs_span_is_object_start(s, (uintptr_t)p - s->start))
+        if (!cs_span_is_object_start(s, (uintptr_t)p - cs_span_start(s)))
             cs_fatal_pointer(call, p, "invalid pointer (not the start of an allocation)");
         /* A freed object still lies in a span in use: realloc must not hand
            it back, nor usable_size vouch for it. */
@@ -287,7 +287,7 @@ static struct cs_span *owned_span(const void *p, const char *call)
                                      is_free_somewhere(s, (void *)p);
         if (freed)
             cs_fatal_pointer(call, p, "pointer to freed memory (a use after free or double free)");
-    } else if (s->state != CS_SPAN_LARGE || (uintptr_t)p != s->start) {
+    } else if (s->state != CS_SPAN_LARGE || (uintptr_t)p != cs_span_start(s)) {
         cs_fatal_pointer(call, p, s->state == CS_SPAN_LARGE
                                       ? "invalid pointer (not the start of an allocation)"
                                       : "pointer to freed memory");
@@ -376,7 +376,7 @@ static void *realloc_large(struct cs_span *s, void *p, size_t n)
         return p;
     /* The region of a span never changes while it is in use: no lock. */
     if (s->region->own && cs_heap_remap(h, s, pages, own_room(pages)) == 0)
-        return (void *)s->start;
+        return (void *)cs_span_start(s);
     if (cs_heap_resize(h, s, pages) == 0) {
         if (cs_unlikely(cs_tool_active))
             cs_tool_resize(p, old_pages * CS_PAGE, pages * CS_PAGE);
@@ -388,9 +388,9 @@ static void *realloc_large(struct cs_span *s, void *p, size_t n)
             /* Copied once; from here on it grows by mremap, without copies.
                (Moving the pages instead, with MREMAP_DONTUNMAP, leaves the
                old place in a state qemu-user does not follow.) */
-            memcpy((void *)q->start, p, old);
+            memcpy((void *)cs_span_start(q), p, old);
             free_moved(s, p);
-            return (void *)q->start;
+            return (void *)cs_span_start(q);
         }
     }
     return realloc_move(s, p, old, n);

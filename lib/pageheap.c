@@ -116,7 +116,7 @@ static void bits_set(struct cs_region *r, size_t first, size_t n, int on)
 
 static size_t span_committed(const struct cs_span *s)
 {
-    return bits_count(s->region, page_of(s->region, s->start), s->npages);
+    return bits_count(s->region, page_of(s->region, cs_span_start(s)), s->npages);
 }
 
 /* Free lists: s->ncommitted is already exact. */
@@ -165,7 +165,7 @@ static void inuse_remove(struct cs_heap *h, struct cs_span *s)
 
 static void map_ends(struct cs_span *s, struct cs_span *to)
 {
-    cs_pagemap_set(s->start, to);
+    cs_pagemap_set(cs_span_start(s), to);
     cs_pagemap_set(cs_span_end(s) - CS_PAGE, to);
 }
 
@@ -258,7 +258,7 @@ static void region_give_back(struct cs_heap *h, struct cs_region *r, size_t comm
 
 static int covers_region(const struct cs_span *s)
 {
-    return s->start == s->region->base && s->npages * CS_PAGE == s->region->size;
+    return cs_span_start(s) == s->region->base && s->npages * CS_PAGE == s->region->size;
 }
 
 /* A free span off the lists that is its whole region goes back to the
@@ -395,7 +395,7 @@ static size_t next_bit(const struct cs_region *r, size_t i, size_t end, int v)
 static size_t warm_window(const struct cs_span *s, size_t n, size_t *off)
 {
     const struct cs_region *r = s->region;
-    size_t first = page_of(r, s->start), len = s->npages;
+    size_t first = page_of(r, cs_span_start(s)), len = s->npages;
     size_t best = bits_count(r, first, n), at = 0;
     for (size_t i = 0; best < n && i < len;) {
         i = next_bit(r, first + i, first + len, 1) - first;
@@ -497,7 +497,7 @@ static int grow(struct cs_heap *h, unsigned slot, size_t n)
         return ENOMEM;
     }
     link_region(h, r);
-    s->start = r->base;
+    cs_span_set_start(s, r->base);
     s->npages = r->size / CS_PAGE;
     s->region = r;
     s->arena = h->arena;
@@ -537,14 +537,14 @@ static int split_front(struct cs_heap *h, struct cs_span *s, size_t pages)
         return ENOMEM;
     *f = *s;
     f->npages = pages;
-    s->start += pages * CS_PAGE;
+    cs_span_set_start(s, cs_span_start(s) + pages * CS_PAGE);
     s->npages -= pages;
     /* Count the smaller part only: a span carved off a big free run must
        not cost a walk over the whole run's bitmap. */
     f->ncommitted = span_committed(f);
     s->ncommitted -= f->ncommitted;
     map_ends(f, f);
-    cs_pagemap_set(s->start, s);
+    cs_pagemap_set(cs_span_start(s), s);
     free_insert_counted(h, f);
     return 0;
 }
@@ -555,7 +555,7 @@ static int split_back(struct cs_heap *h, struct cs_span *s, size_t keep)
     if (!b)
         return ENOMEM;
     *b = *s;
-    b->start = s->start + keep * CS_PAGE;
+    cs_span_set_start(b, cs_span_start(s) + keep * CS_PAGE);
     b->npages = s->npages - keep;
     s->npages = keep;
     /* As in split_front: count the kept part, derive the rest. */
@@ -574,8 +574,8 @@ static size_t make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
     struct cistern_sysalloc *src = s->region->src;
     size_t backed = span_committed(s);
     if (backed < s->npages) {
-        cs_source_commit(src, s->start, s->npages * CS_PAGE, (s->npages - backed) * CS_PAGE);
-        bits_set(s->region, page_of(s->region, s->start), s->npages, 1);
+        cs_source_commit(src, cs_span_start(s), s->npages * CS_PAGE, (s->npages - backed) * CS_PAGE);
+        bits_set(s->region, page_of(s->region, cs_span_start(s)), s->npages, 1);
     }
     s->ncommitted = s->npages;
     s->state = cls ? CS_SPAN_SMALL : CS_SPAN_LARGE;
@@ -596,7 +596,7 @@ static size_t make_inuse(struct cs_heap *h, struct cs_span *s, unsigned cls)
             s->freebits[i] = ~(uint64_t)0;
         if (ci->nobj % 64)
             s->freebits[ci->nobj / 64] = ((uint64_t)1 << (ci->nobj % 64)) - 1;
-        cs_pagemap_set_range(s->start, s->npages, s);
+        cs_pagemap_set_range(cs_span_start(s), s->npages, s);
     } else {
         s->size = 0;
         s->nobj = s->nfree = 0;
@@ -682,7 +682,7 @@ struct cs_span *cs_heap_alloc(struct cs_heap *h, size_t npages, size_t align, un
     }
     free_remove(h, s);
     if (extra)
-        off = (CS_ALIGN_UP(s->start, align) - s->start) / CS_PAGE;
+        off = (CS_ALIGN_UP(cs_span_start(s), align) - cs_span_start(s)) / CS_PAGE;
     if (off && split_front(h, s, off))
         goto fail;
     if (s->npages > npages && split_back(h, s, npages))
@@ -708,12 +708,12 @@ fail:
 static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
 {
     struct cs_region *r = s->region;
-    if (s->start > r->base) {
-        struct cs_span *l = cs_pagemap_get((void *)(s->start - 1));
+    if (cs_span_start(s) > r->base) {
+        struct cs_span *l = cs_pagemap_get((void *)(cs_span_start(s) - 1));
         if (l && l->state == CS_SPAN_FREE && l->region == r) {
             free_remove(h, l);
             cs_pagemap_set(cs_span_end(l) - CS_PAGE, NULL);
-            cs_pagemap_set(s->start, NULL);
+            cs_pagemap_set(cs_span_start(s), NULL);
             l->npages += s->npages;
             l->ncommitted += s->ncommitted;
             l->zeroed = l->zeroed && s->zeroed;
@@ -755,7 +755,7 @@ static struct cs_span *free_locked(struct cs_heap *h, struct cs_span *s, uint64_
     cs_source_count(&src->in_use, -(intptr_t)(s->npages * CS_PAGE));
     if (s->state == CS_SPAN_SMALL) {
         if (s->npages > 2)
-            cs_pagemap_set_range(s->start + CS_PAGE, s->npages - 2, NULL);
+            cs_pagemap_set_range(cs_span_start(s) + CS_PAGE, s->npages - 2, NULL);
     } else {
         cs_counter_add(&h->large_pages, -(intptr_t)(s->npages));
         cs_counter_add(&h->nlarge_free, 1);
@@ -888,7 +888,7 @@ void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s)
         cs_heap_free(h, s);
         return;
     }
-    uintptr_t lo = s->start, hi = cs_span_end(s);
+    uintptr_t lo = cs_span_start(s), hi = cs_span_end(s);
     cs_lock(&h->lock);
     struct cs_span *f = free_locked(h, s, cs_clock_ms());
     if (f)
@@ -909,7 +909,7 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
             return 0; /* keeping the larger span is still correct */
         }
         *t = *s;
-        t->start = s->start + npages * CS_PAGE;
+        cs_span_set_start(t, cs_span_start(s) + npages * CS_PAGE);
         t->npages = s->npages - npages;
         t->anext = t->aprev = NULL;
         s->npages = npages;
@@ -917,7 +917,7 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
         map_ends(s, s);
         map_ends(t, t);
         inuse_insert(h, t);
-        uintptr_t lo = t->start, hi = cs_span_end(t);
+        uintptr_t lo = cs_span_start(t), hi = cs_span_end(t);
         int big = t->npages >= BIG_PAGES;
         t = free_locked(h, t, now);
         if (t && big)
@@ -941,9 +941,9 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
                 cs_pagemap_set(cs_span_end(s) - CS_PAGE, NULL);
                 size_t backed = span_committed(n);
                 if (backed < n->npages) {
-                    cs_source_commit(s->region->src, n->start, n->npages * CS_PAGE,
+                    cs_source_commit(s->region->src, cs_span_start(n), n->npages * CS_PAGE,
                                      (n->npages - backed) * CS_PAGE);
-                    bits_set(s->region, page_of(s->region, n->start), n->npages, 1);
+                    bits_set(s->region, page_of(s->region, cs_span_start(n)), n->npages, 1);
                 }
                 map_ends(n, NULL);
                 s->npages += more;
@@ -1048,7 +1048,7 @@ struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
     r->own = 1;
     cs_region_move(r, r->base, npages * CS_PAGE, got, NULL);
     link_region(h, r);
-    s->start = r->base;
+    cs_span_set_start(s, r->base);
     s->npages = npages;
     s->region = r;
     s->arena = h->arena;
@@ -1069,7 +1069,7 @@ static void own_shrink(struct cs_heap *h, struct cs_span *s, size_t npages)
     struct cs_region *r = s->region;
     struct cistern_sysalloc *src = r->src;
     size_t less = s->npages - npages;
-    uintptr_t tail = s->start + npages * CS_PAGE;
+    uintptr_t tail = cs_span_start(s) + npages * CS_PAGE;
     if (cs_source_decommit(src, tail, less * CS_PAGE) == less * CS_PAGE) {
         bits_set(r, page_of(r, tail), less, 0);
         cs_source_count(&src->committed, -(intptr_t)(less * CS_PAGE));
@@ -1111,7 +1111,7 @@ static int own_move(struct cs_span *s, size_t cap)
     cs_source_count(&r->src->reserved, (intptr_t)(cap - r->cap));
     map_ends(s, NULL);
     cs_region_move(r, to, r->size, cap, bits);
-    s->start = to;
+    cs_span_set_start(s, to);
     map_ends(s, s);
     return 0;
 }
@@ -1167,7 +1167,7 @@ static void release_span(struct cs_heap *h, struct cs_span *s, uint64_t now, uin
 {
     struct cistern_sysalloc *src = s->region->src;
     if (s->ncommitted) {
-        size_t n = decommit_part(h, s, s->start, cs_span_end(s));
+        size_t n = decommit_part(h, s, cs_span_start(s), cs_span_end(s));
         if (n && s->ncommitted == 0 && n == s->npages)
             s->zeroed = (uint8_t)src->decommit_zero;
     }
@@ -1231,7 +1231,7 @@ static void drop_all_spans(struct cs_heap *h)
         src[slot] = s->region->src;
         dropped[slot] += s->npages * CS_PAGE;
         if (s->state == CS_SPAN_SMALL)
-            cs_pagemap_set_range(s->start, s->npages, NULL);
+            cs_pagemap_set_range(cs_span_start(s), s->npages, NULL);
         else
             map_ends(s, NULL);
         span_delete(s);
@@ -1279,7 +1279,7 @@ void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
         struct cs_span *s = span_new();
         if (!s)
             cs_fatal("out of metadata memory during arena reset");
-        s->start = r->base;
+        cs_span_set_start(s, r->base);
         s->npages = r->size / CS_PAGE;
         s->region = r;
         s->arena = h->arena;
@@ -1340,9 +1340,9 @@ static int check_fail(const char *what, const struct cs_span *s)
 
 static int check_span_map(const struct cs_span *s)
 {
-    if (cs_pagemap_get((void *)s->start) != s || cs_pagemap_get((void *)(cs_span_end(s) - 1)) != s)
+    if (cs_pagemap_get((void *)cs_span_start(s)) != s || cs_pagemap_get((void *)(cs_span_end(s) - 1)) != s)
         return check_fail("span ends not in the pagemap", s);
-    if (s->start < s->region->base || cs_span_end(s) > s->region->base + s->region->size)
+    if (cs_span_start(s) < s->region->base || cs_span_end(s) > s->region->base + s->region->size)
         return check_fail("span crosses its region", s);
     return 0;
 }
@@ -1365,7 +1365,7 @@ int cs_heap_check(struct cs_heap *h)
             if (nfree != s->nfree || s->nfree > s->nobj)
                 err = check_fail("free count disagrees with the bitmap", s);
             for (size_t p = 0; p < s->npages && !err; p++)
-                if (cs_pagemap_get((void *)(s->start + p * CS_PAGE)) != s)
+                if (cs_pagemap_get((void *)(cs_span_start(s) + p * CS_PAGE)) != s)
                     err = check_fail("small span page not mapped", s);
         }
     }
@@ -1390,8 +1390,8 @@ int cs_heap_check(struct cs_heap *h)
                     err = check_fail("committed count disagrees with the region's bitmap", s);
                 else
                     err = check_span_map(s);
-                if (!err && s->start > s->region->base) {
-                    struct cs_span *l = cs_pagemap_get((void *)(s->start - 1));
+                if (!err && cs_span_start(s) > s->region->base) {
+                    struct cs_span *l = cs_pagemap_get((void *)(cs_span_start(s) - 1));
                     if (l && l->state == CS_SPAN_FREE)
                         err = check_fail("two free neighbours not coalesced", s);
                 }

@@ -105,7 +105,7 @@ void cs_heap_free_moved(struct cs_heap *h, struct cs_span *s);
 struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room_pages);
 /* Resize a large span of an own region to npages: inside the mapping's room
    with no system call, else by moving the mapping (mremap: the pages move,
-   nothing is copied; s->start changes), leaving room_pages of room; a shrink
+   nothing is copied; the span's start changes), leaving room_pages of room; a shrink
    decommits the tail, which stays mapped as room.  0, ENOTSUP (s is not the
    whole of an own region), or ENOMEM (s unchanged). */
 int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t room_pages);

@@ -22,7 +22,11 @@ enum cs_span_state { CS_SPAN_DEAD = 0, CS_SPAN_FREE, CS_SPAN_SMALL, CS_SPAN_LARG
 
 struct cs_span {
     /* First line: what free()'s fast path reads. */
-    uintptr_t start;              /* first byte (heap-page aligned) */
+    /* The first byte (heap-page aligned), negated: read it through
+       cs_span_start.  A memory checker scanning for leaks would take the
+       plain address for a pointer to the block that starts the span and
+       call a leaked block there reachable. */
+    uintptr_t neg_start;
     /* The arena when small and touchable (free's fast path may cache its
        objects), else NULL: one compare instead of three. */
     cs_atomic_t fast_arena; /* written while free()s may read it (a source leaving the chain) */
@@ -52,9 +56,19 @@ struct cs_span {
     cs_atomic_t *released;
 };
 
+static inline uintptr_t cs_span_start(const struct cs_span *s)
+{
+    return (uintptr_t)0 - s->neg_start;
+}
+
+static inline void cs_span_set_start(struct cs_span *s, uintptr_t start)
+{
+    s->neg_start = (uintptr_t)0 - start;
+}
+
 static inline uintptr_t cs_span_end(const struct cs_span *s)
 {
-    return s->start + s->npages * CS_PAGE;
+    return cs_span_start(s) + s->npages * CS_PAGE;
 }
 
 /* The index of the object starting at offset off (off must be an object
@@ -67,7 +81,7 @@ static inline uint32_t cs_span_index(const struct cs_span *s, uintptr_t off);
 /* NOTOUCH objects: mark p freed; returns non-zero when it already was. */
 static inline int cs_span_release_object(struct cs_span *s, const void *p)
 {
-    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t i = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     uintptr_t bit = (uintptr_t)1 << (i % CS_RELEASED_BITS);
     return (cs_atomic_fetch_or(&s->released[i / CS_RELEASED_BITS], bit) & bit) != 0;
 }
@@ -75,7 +89,7 @@ static inline int cs_span_release_object(struct cs_span *s, const void *p)
 /* NOTOUCH objects: whether p is marked freed. */
 static inline int cs_span_object_released(const struct cs_span *s, const void *p)
 {
-    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t i = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     return (cs_atomic_load_relaxed(&s->released[i / CS_RELEASED_BITS]) >>
             (i % CS_RELEASED_BITS)) & 1;
 }
@@ -83,7 +97,7 @@ static inline int cs_span_object_released(const struct cs_span *s, const void *p
 /* NOTOUCH objects: p is handed out again. */
 static inline void cs_span_reuse_object(struct cs_span *s, const void *p)
 {
-    uint32_t i = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t i = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     cs_atomic_clear_bits(&s->released[i / CS_RELEASED_BITS],
                          (uintptr_t)1 << (i % CS_RELEASED_BITS));
 }

@@ -232,7 +232,7 @@ struct walk {
 static void mark_object(void *p, int set)
 {
     struct cs_span *s = cs_pagemap_get(p);
-    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     uint64_t bit = (uint64_t)1 << (idx % 64);
     if (set)
         s->freebits[idx / 64] |= bit;
@@ -270,10 +270,10 @@ static int walk_span(struct cs_span *s, void *ctx)
 {
     struct walk *w = ctx;
     if (s->state == CS_SPAN_LARGE)
-        return w->fn((void *)s->start, s->npages * CS_PAGE, w->ctx);
+        return w->fn((void *)cs_span_start(s), s->npages * CS_PAGE, w->ctx);
     for (uint32_t i = 0; i < s->nobj; i++)
         if (!(s->freebits[i / 64] & ((uint64_t)1 << (i % 64)))) {
-            int rc = w->fn((void *)(s->start + (size_t)i * s->size), s->size, w->ctx);
+            int rc = w->fn((void *)(cs_span_start(s) + (size_t)i * s->size), s->size, w->ctx);
             if (rc)
                 return rc;
         }

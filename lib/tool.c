@@ -90,12 +90,12 @@ void cs_tool_drop_span(const struct cs_span *s)
     if (s->state == CS_SPAN_SMALL) {
         for (uint32_t i = 0; i < s->nobj; i++)
             if (!(s->freebits[i / 64] & ((uint64_t)1 << (i % 64))))
-                VALGRIND_FREELIKE_BLOCK((void *)(s->start + (size_t)i * s->size), 0);
+                VALGRIND_FREELIKE_BLOCK((void *)(cs_span_start(s) + (size_t)i * s->size), 0);
     } else {
-        VALGRIND_FREELIKE_BLOCK((void *)s->start, 0);
+        VALGRIND_FREELIKE_BLOCK((void *)cs_span_start(s), 0);
     }
     if (!s->notouch) {
-        VALGRIND_MAKE_MEM_NOACCESS((void *)s->start, s->npages * CS_PAGE);
-        ASAN_POISON_MEMORY_REGION((void *)s->start, s->npages * CS_PAGE);
+        VALGRIND_MAKE_MEM_NOACCESS((void *)cs_span_start(s), s->npages * CS_PAGE);
+        ASAN_POISON_MEMORY_REGION((void *)cs_span_start(s), s->npages * CS_PAGE);
     }
 }

@@ -35,12 +35,12 @@ static void assert_live_object(void *p, unsigned cls)
     ck_assert_int_eq(s->state, CS_SPAN_SMALL);
     ck_assert_uint_eq(s->cls, cls);
     ck_assert_ptr_eq(s->arena, a);
-    uintptr_t off = (uintptr_t)p - s->start;
+    uintptr_t off = (uintptr_t)p - cs_span_start(s);
     ck_assert_msg(cs_span_is_object_start(s, off), "%p is not an object start", p);
     uint32_t idx = cs_span_index(s, off);
     ck_assert_msg(!(s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64))),
                   "%p handed out but still free in its span", p);
-    ck_assert_msg(fake_owns(f, s->start, s->npages * CS_PAGE), "span outside the source");
+    ck_assert_msg(fake_owns(f, cs_span_start(s), s->npages * CS_PAGE), "span outside the source");
 }
 
 /* Classes from the smallest to the largest, with spans of one and of many

@@ -214,7 +214,7 @@ START_TEST(realloc_big_block_grows_in_own_region)
         struct cs_span *s = cs_pagemap_get(r);
         ck_assert_ptr_nonnull(s);
         ck_assert(s->region->own);
-        ck_assert_uint_eq(s->start, (uintptr_t)r);
+        ck_assert_uint_eq(cs_span_start(s), (uintptr_t)r);
         ck_assert_ptr_eq(cs_pagemap_get(r + m - 1), s);
         ck_assert_ptr_eq(cs_region_find((uintptr_t)r), s->region);
         ck_assert_ptr_eq(cs_region_find((uintptr_t)r + m - 1), s->region);
@@ -280,7 +280,7 @@ START_TEST(spare_own_region_reused)
     cistern_free(p);
     struct cs_span *spare = x->heap.spare_own;
     ck_assert_ptr_nonnull(spare);
-    ck_assert_uint_eq(spare->start, (uintptr_t)p);
+    ck_assert_uint_eq(cs_span_start(spare), (uintptr_t)p);
     ck_assert_uint_eq(spare->state, CS_SPAN_FREE);
     ck_assert_int_eq(cs_heap_check(&x->heap), 0);
 
@@ -630,7 +630,7 @@ START_TEST(double_free_small_flushed_aborts)
         if (cs_pagemap_get(v[i]) != s)
             cistern_free(v[i]);
     cistern_release_free_memory();
-    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     ck_assert_msg(s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64)), "block not back in its span");
     cistern_free(p);
 }

@@ -30,7 +30,7 @@ static void make_heap(size_t reserve, size_t skew, size_t granule, size_t chunk,
 
 static int by_start(const void *x, const void *y)
 {
-    uintptr_t p = (*(struct cs_span *const *)x)->start, q = (*(struct cs_span *const *)y)->start;
+    uintptr_t p = cs_span_start(*(struct cs_span *const *)x), q = cs_span_start(*(struct cs_span *const *)y);
     return p < q ? -1 : p > q;
 }
 
@@ -62,12 +62,12 @@ START_TEST(alloc_free_random_coalesces)
         ck_assert_uint_eq(s->npages, n);
         ck_assert_uint_eq(s->cls, cls);
         ck_assert_int_eq(s->state, cls ? CS_SPAN_SMALL : CS_SPAN_LARGE);
-        ck_assert_uint_eq(s->start % CS_PAGE, 0);
-        ck_assert_msg(fake_owns(f, s->start, n * CS_PAGE), "span %d outside every region", i);
-        ck_assert_msg(s->start >= s->region->base &&
+        ck_assert_uint_eq(cs_span_start(s) % CS_PAGE, 0);
+        ck_assert_msg(fake_owns(f, cs_span_start(s), n * CS_PAGE), "span %d outside every region", i);
+        ck_assert_msg(cs_span_start(s) >= s->region->base &&
                           cs_span_end(s) <= s->region->base + s->region->size,
                       "span %d crosses its region", i);
-        ck_assert_ptr_eq(cs_pagemap_get((void *)s->start), s);
+        ck_assert_ptr_eq(cs_pagemap_get((void *)cs_span_start(s)), s);
         ck_assert_ptr_eq(cs_pagemap_get((void *)(cs_span_end(s) - 1)), s);
         spans[i] = s;
         lens[i] = n;
@@ -82,7 +82,7 @@ START_TEST(alloc_free_random_coalesces)
     memcpy(sorted, spans, sizeof sorted);
     qsort(sorted, NSPANS, sizeof sorted[0], by_start);
     for (int i = 1; i < NSPANS; i++)
-        ck_assert_msg(cs_span_end(sorted[i - 1]) <= sorted[i]->start, "spans overlap");
+        ck_assert_msg(cs_span_end(sorted[i - 1]) <= cs_span_start(sorted[i]), "spans overlap");
 
     for (int i = NSPANS - 1; i > 0; i--) {
         int j = (int)(unit_rand(&rng) % (uint32_t)(i + 1));
@@ -125,7 +125,7 @@ START_TEST(adjacent_regions_never_merge)
             ck_assert_uint_eq(f->nregions, 2);
             ck_assert_msg(f->regions[0].base + f->regions[0].len == f->regions[1].base,
                           "the fake did not hand out touching regions");
-            ck_assert_uint_eq(cs_span_end(x), y->start);
+            ck_assert_uint_eq(cs_span_end(x), cs_span_start(y));
         }
         ck_assert_ptr_ne(x->region, y->region);
         if (order == 0) {
@@ -143,7 +143,7 @@ START_TEST(adjacent_regions_never_merge)
     struct cs_span *big = cs_heap_alloc(h, 32, 0, 0);
     ck_assert_ptr_nonnull(big);
     ck_assert_uint_eq(f->nregions, 3);
-    ck_assert_msg(big->start >= f->regions[2].base, "32 pages served across two regions");
+    ck_assert_msg(cs_span_start(big) >= f->regions[2].base, "32 pages served across two regions");
     cs_heap_free(h, big);
     ck_assert_int_eq(cs_heap_check(h), 0);
     ck_assert_uint_eq(unit_free_spans(h, NULL), 3);
@@ -165,7 +165,7 @@ START_TEST(aligned_spans_up_to_1g)
     for (size_t align = CS_PAGE / 2; align <= top; align *= 2) {
         struct cs_span *s = cs_heap_alloc(h, 3, align, 0);
         ck_assert_msg(s != NULL, "alignment %zu refused", align);
-        ck_assert_msg(s->start % align == 0, "span %#lx not aligned to %zu", (unsigned long)s->start,
+        ck_assert_msg(cs_span_start(s) % align == 0, "span %#lx not aligned to %zu", (unsigned long)cs_span_start(s),
                       align);
         ck_assert_uint_eq(s->npages, 3);
         ck_assert_uint_eq(h->pages_inuse, 3);
@@ -296,8 +296,8 @@ START_TEST(release_respects_granule)
     ck_assert_ptr_nonnull(x);
     ck_assert_ptr_nonnull(y);
     ck_assert_ptr_nonnull(z);
-    ck_assert_msg(x->start % G != 0, "the region should start off the granule");
-    uintptr_t lo = CS_ALIGN_UP(y->start, G), hi = CS_ALIGN_DOWN(cs_span_end(y), G);
+    ck_assert_msg(cs_span_start(x) % G != 0, "the region should start off the granule");
+    uintptr_t lo = CS_ALIGN_UP(cs_span_start(y), G), hi = CS_ALIGN_DOWN(cs_span_end(y), G);
     ck_assert_uint_gt(hi, lo);
     cs_heap_free(h, y);
     size_t committed_before = h->pages_free_committed;
@@ -315,11 +315,11 @@ START_TEST(release_respects_granule)
 
     /* The same pages handed out again are committed again, and the
        source's committed figure matches the pages in use. */
-    uintptr_t y_start = x->start + 3 * CS_PAGE; /* where y was */
+    uintptr_t y_start = cs_span_start(x) + 3 * CS_PAGE; /* where y was */
     fake_clear_calls(f);
     struct cs_span *y2 = cs_heap_alloc(h, 21, 0, 0);
     ck_assert_ptr_nonnull(y2);
-    ck_assert_uint_eq(y2->start, y_start);
+    ck_assert_uint_eq(cs_span_start(y2), y_start);
     ck_assert_uint_eq(f->ncommit, 1);
     cistern_sysalloc_stats_t st;
     ck_assert_int_eq(cistern_sysalloc_get_stats(f->src, &st), 0);
@@ -344,7 +344,7 @@ START_TEST(release_twice_keeps_edge_pages_counted)
     struct cs_span *y = cs_heap_alloc(h, 21, 0, 0);
     struct cs_span *z = cs_heap_alloc(h, 5, 0, 0);
     ck_assert_ptr_nonnull(z);
-    uintptr_t lo = CS_ALIGN_UP(y->start, G), hi = CS_ALIGN_DOWN(cs_span_end(y), G);
+    uintptr_t lo = CS_ALIGN_UP(cs_span_start(y), G), hi = CS_ALIGN_DOWN(cs_span_end(y), G);
     size_t edges = 21 - (hi - lo) / CS_PAGE;
     cs_heap_free(h, y);
     cs_heap_release(h, 0);
@@ -370,7 +370,7 @@ START_TEST(committed_count_stable_under_churn)
     for (int i = 0; i < 20; i++) {
         struct cs_span *s = cs_heap_alloc(h, 21, 0, 0);
         ck_assert_ptr_nonnull(s);
-        ck_assert_uint_eq(s->start, f->regions[0].base); /* the same pages each time */
+        ck_assert_uint_eq(cs_span_start(s), f->regions[0].base); /* the same pages each time */
         cs_heap_free(h, s);
     }
     ck_assert_uint_eq(f->nregions, 1);
@@ -392,11 +392,11 @@ START_TEST(resize_grow_shrink_in_place)
     make_heap(64 * MiB, 0, 0, 128 * CS_PAGE, CS_PAGE, 0, 0);
     struct cs_span *s = cs_heap_alloc(h, 10, 0, 0);
     ck_assert_ptr_nonnull(s);
-    uintptr_t start = s->start;
+    uintptr_t start = cs_span_start(s);
     ck_assert_uint_eq(start, s->region->base);
 
     ck_assert_int_eq(cs_heap_resize(h, s, 30), 0);
-    ck_assert_uint_eq(s->start, start);
+    ck_assert_uint_eq(cs_span_start(s), start);
     ck_assert_uint_eq(s->npages, 30);
     ck_assert_uint_eq(h->pages_inuse, 30);
     ck_assert_uint_eq(h->large_pages, 30);
@@ -404,7 +404,7 @@ START_TEST(resize_grow_shrink_in_place)
     ck_assert_int_eq(cs_heap_check(h), 0);
 
     ck_assert_int_eq(cs_heap_resize(h, s, 5), 0);
-    ck_assert_uint_eq(s->start, start);
+    ck_assert_uint_eq(cs_span_start(s), start);
     ck_assert_uint_eq(s->npages, 5);
     ck_assert_uint_eq(h->pages_inuse, 5);
     ck_assert_uint_eq(h->large_pages, 5);
@@ -416,7 +416,7 @@ START_TEST(resize_grow_shrink_in_place)
     /* A neighbour in use blocks growth and leaves the span as it was. */
     struct cs_span *t = cs_heap_alloc(h, 10, 0, 0);
     ck_assert_ptr_nonnull(t);
-    ck_assert_uint_eq(t->start, start + 5 * CS_PAGE);
+    ck_assert_uint_eq(cs_span_start(t), start + 5 * CS_PAGE);
     ck_assert_int_eq(cs_heap_resize(h, s, 6), ENOMEM);
     ck_assert_uint_eq(s->npages, 5);
     cs_heap_free(h, t);
@@ -449,13 +449,13 @@ START_TEST(big_block_placed_on_committed_pages)
     ck_assert_ptr_nonnull(y);
     ck_assert_ptr_nonnull(z);
     ck_assert_ptr_eq(x->region, z->region);
-    uintptr_t lo = y->start, hi = cs_span_end(y);
+    uintptr_t lo = cs_span_start(y), hi = cs_span_end(y);
     cs_heap_free(h, y);
     ck_assert_uint_eq(h->pages_free_committed, 200);
     fake_clear_calls(f);
     struct cs_span *w = cs_heap_alloc(h, 100, 0, 0);
     ck_assert_ptr_nonnull(w);
-    ck_assert_msg(w->start >= lo && cs_span_end(w) <= hi,
+    ck_assert_msg(cs_span_start(w) >= lo && cs_span_end(w) <= hi,
                   "the block went to fresh pages, not the committed run");
     ck_assert_uint_eq(f->ncommit, 0);
     ck_assert_uint_eq(h->pages_free_committed, 100);
@@ -472,7 +472,7 @@ START_TEST(big_block_placed_over_committed_middle)
     struct cs_span *y = cs_heap_alloc(h, 100, 0, 0);
     ck_assert_ptr_nonnull(x);
     ck_assert_ptr_nonnull(y);
-    uintptr_t y_start = y->start;
+    uintptr_t y_start = cs_span_start(y);
     cs_heap_free(h, x);
     cs_heap_release(h, 0); /* x's pages decommitted */
     cs_heap_free(h, y);    /* one free run: 50 fresh, 100 committed, 362 fresh */
@@ -481,7 +481,7 @@ START_TEST(big_block_placed_over_committed_middle)
     fake_clear_calls(f);
     struct cs_span *w = cs_heap_alloc(h, 100, 0, 0);
     ck_assert_ptr_nonnull(w);
-    ck_assert_uint_eq(w->start, y_start);
+    ck_assert_uint_eq(cs_span_start(w), y_start);
     ck_assert_uint_eq(f->ncommit, 0);
     ck_assert_uint_eq(h->pages_free_committed, 0);
     ck_assert_int_eq(cs_heap_check(h), 0);
@@ -497,7 +497,7 @@ START_TEST(moved_block_pages_decommitted)
     struct cs_span *y = cs_heap_alloc(h, 64, 0, 0);
     ck_assert_ptr_nonnull(x);
     ck_assert_ptr_nonnull(y);
-    uintptr_t lo = x->start;
+    uintptr_t lo = cs_span_start(x);
     fake_clear_calls(f);
     cs_heap_free_moved(h, x);
     ck_assert_uint_eq(f->bad_calls, 0);
@@ -529,7 +529,7 @@ START_TEST(shrink_decommits_big_tail)
     ck_assert_uint_eq(h->pages_free_committed, 10);
     ck_assert_int_eq(cs_heap_resize(h, x, 20), 0);
     ck_assert_uint_eq(f->ndecommit, 1);
-    ck_assert_uint_eq(f->decommits[0].base, x->start + 20 * CS_PAGE);
+    ck_assert_uint_eq(f->decommits[0].base, cs_span_start(x) + 20 * CS_PAGE);
     ck_assert_uint_eq(f->decommits[0].len, 70 * CS_PAGE);
     ck_assert_uint_eq(h->pages_free_committed, 10);
     ck_assert_uint_eq(f->bad_calls, 0);

@@ -33,7 +33,7 @@ static void assert_out_of_span(void *p, struct cistern_arena *ar, unsigned cls)
     struct cs_span *s = cs_pagemap_get(p);
     ck_assert_msg(s && s->state == CS_SPAN_SMALL && s->cls == cls && s->arena == ar,
                   "%p is not an object of a live span of its class", p);
-    uint32_t idx = cs_span_index(s, (uintptr_t)p - s->start);
+    uint32_t idx = cs_span_index(s, (uintptr_t)p - cs_span_start(s));
     ck_assert_msg(!(s->freebits[idx / 64] & ((uint64_t)1 << (idx % 64))),
                   "%p handed out while free in its span", p);
 }
