@@ -54,7 +54,12 @@ struct meta_free {
 static cs_lock_t meta_lock = CS_LOCK_INIT;
 static struct meta_map *maps;
 static struct meta_free *freelist[META_NCLASSES];
-static char *bump, *bump_end;
+/* The current chunk's next free byte (NULL when none is left) and the bytes
+   after it: a length, not an end pointer, and never a pointer one past the
+   chunk, since the next mapping may start there and a leak checker would
+   take the word for a pointer to the block it holds. */
+static char *bump;
+static size_t bump_left;
 static cs_atomic_t mapped;
 static cs_atomic_t in_use;      /* bytes of blocks handed out (block sizes) */
 static cs_atomic_t free_dirty;  /* bytes of free blocks that may be resident */
@@ -137,18 +142,19 @@ void *cs_meta_alloc(size_t size)
         p = f;
     } else {
         /* Blocks are naturally aligned up to 64 bytes within a chunk. */
-        char *at = (char *)CS_ALIGN_UP((uintptr_t)bump, bsize < 64 ? bsize : 64);
-        if (!bump || at + bsize > bump_end) {
+        char *at = bump ? (char *)CS_ALIGN_UP((uintptr_t)bump, bsize < 64 ? bsize : 64) : NULL;
+        if (!at || (size_t)(at - bump) + bsize > bump_left) {
             char *chunk = map_new(META_CHUNK);
             if (!chunk) {
                 cs_unlock(&meta_lock);
                 return NULL;
             }
             bump = chunk;
-            bump_end = chunk + META_CHUNK - META_HDR;
+            bump_left = META_CHUNK - META_HDR;
             at = bump;
         }
-        bump = at + bsize;
+        bump_left -= (size_t)(at - bump) + bsize;
+        bump = bump_left ? at + bsize : NULL;
         cs_counter_add(&in_use, (intptr_t)bsize);
         cs_unlock(&meta_lock);
         return at; /* never handed out before: zero */
@@ -215,7 +221,8 @@ void cs_meta_release_all(void)
     while (maps)
         map_drop(maps);
     memset(freelist, 0, sizeof freelist);
-    bump = bump_end = NULL;
+    bump = NULL;
+    bump_left = 0;
     cs_atomic_store_relaxed(&in_use, 0);
     cs_atomic_store_relaxed(&free_dirty, 0);
     cs_unlock(&meta_lock);

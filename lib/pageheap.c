@@ -101,7 +101,7 @@ static void list_unlink(struct cs_span **head, struct cs_span *s)
 
 static size_t page_of(const struct cs_region *r, uintptr_t a)
 {
-    return (a - r->base) >> CS_PAGE_SHIFT;
+    return (a - cs_region_base(r)) >> CS_PAGE_SHIFT;
 }
 
 static size_t bits_count(const struct cs_region *r, size_t first, size_t n)
@@ -248,7 +248,7 @@ static void region_give_back(struct cs_heap *h, struct cs_region *r, size_t comm
     sl->nregions--;
     if (r->retired)
         cs_counter_add(&h->nretired, -1);
-    cs_source_give_back(r->src, r->raw_base, r->raw_size, committed_pages * CS_PAGE);
+    cs_source_give_back(r->src, cs_region_raw_base(r), r->raw_size, committed_pages * CS_PAGE);
     cs_region_remove(r);
     if (sl->nregions == 0 && !sl->in_chain) {
         cs_meta_free(sl->free, sizeof *sl->free);
@@ -258,7 +258,7 @@ static void region_give_back(struct cs_heap *h, struct cs_region *r, size_t comm
 
 static int covers_region(const struct cs_span *s)
 {
-    return cs_span_start(s) == s->region->base && s->npages * CS_PAGE == s->region->size;
+    return cs_span_start(s) == cs_region_base(s->region) && s->npages * CS_PAGE == s->region->size;
 }
 
 /* A free span off the lists that is its whole region goes back to the
@@ -497,7 +497,7 @@ static int grow(struct cs_heap *h, unsigned slot, size_t n)
         return ENOMEM;
     }
     link_region(h, r);
-    cs_span_set_start(s, r->base);
+    cs_span_set_start(s, cs_region_base(r));
     s->npages = r->size / CS_PAGE;
     s->region = r;
     s->arena = h->arena;
@@ -708,7 +708,7 @@ fail:
 static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
 {
     struct cs_region *r = s->region;
-    if (cs_span_start(s) > r->base) {
+    if (cs_span_start(s) > cs_region_base(r)) {
         struct cs_span *l = cs_pagemap_get((void *)(cs_span_start(s) - 1));
         if (l && l->state == CS_SPAN_FREE && l->region == r) {
             free_remove(h, l);
@@ -724,7 +724,7 @@ static struct cs_span *coalesce(struct cs_heap *h, struct cs_span *s)
         }
     }
     uintptr_t end = cs_span_end(s);
-    if (end < r->base + r->size) {
+    if (end < cs_region_base(r) + r->size) {
         struct cs_span *n = cs_pagemap_get((void *)end);
         if (n && n->state == CS_SPAN_FREE && n->region == r) {
             free_remove(h, n);
@@ -926,7 +926,7 @@ int cs_heap_resize(struct cs_heap *h, struct cs_span *s, size_t npages)
     } else if (npages > s->npages) {
         uintptr_t end = cs_span_end(s);
         size_t more = npages - s->npages;
-        struct cs_span *n = end < s->region->base + s->region->size ? cs_pagemap_get((void *)end)
+        struct cs_span *n = end < cs_region_base(s->region) + s->region->size ? cs_pagemap_get((void *)end)
                                                                      : NULL;
         if (!n || n->state != CS_SPAN_FREE || n->region != s->region || n->npages < more ||
             (h->limit_bytes && (h->pages_inuse + more) * CS_PAGE > h->limit_bytes)) {
@@ -1002,10 +1002,10 @@ static struct cs_span *take_spare_own(struct cs_heap *h, size_t npages)
     h->spare_own = NULL;
     map_ends(s, NULL);
     s->npages = npages;
-    cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+    cs_region_move(r, cs_region_base(r), npages * CS_PAGE, r->cap, NULL);
     size_t capp = r->cap / CS_PAGE, keep = npages < capp / SPARE_KEEP ? npages * SPARE_KEEP : capp;
     size_t dropped = bits_count(r, keep, capp - keep);
-    if (dropped && cs_source_decommit(src, r->base + keep * CS_PAGE, (capp - keep) * CS_PAGE) ==
+    if (dropped && cs_source_decommit(src, cs_region_base(r) + keep * CS_PAGE, (capp - keep) * CS_PAGE) ==
                        (capp - keep) * CS_PAGE) {
         bits_set(r, keep, capp - keep, 0);
         cs_source_count(&src->committed, -(intptr_t)(dropped * CS_PAGE));
@@ -1034,7 +1034,7 @@ struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
     void *raw = err ? NULL : cs_source_alloc(src, cap, CS_PAGE, &got);
     struct cs_region *r = raw ? cs_region_add(src, (uintptr_t)raw, got, h, (unsigned)slot) : NULL;
     struct cs_span *s = r ? span_new() : NULL;
-    if (!s || r->base != (uintptr_t)raw || r->size != got) {
+    if (!s || cs_region_base(r) != (uintptr_t)raw || r->size != got) {
         if (r)
             cs_region_remove(r);
         if (s)
@@ -1046,9 +1046,9 @@ struct cs_span *cs_heap_alloc_own(struct cs_heap *h, size_t npages, size_t room)
         return NULL;
     }
     r->own = 1;
-    cs_region_move(r, r->base, npages * CS_PAGE, got, NULL);
+    cs_region_move(r, cs_region_base(r), npages * CS_PAGE, got, NULL);
     link_region(h, r);
-    cs_span_set_start(s, r->base);
+    cs_span_set_start(s, cs_region_base(r));
     s->npages = npages;
     s->region = r;
     s->arena = h->arena;
@@ -1077,7 +1077,7 @@ static void own_shrink(struct cs_heap *h, struct cs_span *s, size_t npages)
     map_ends(s, NULL);
     s->npages = npages;
     s->ncommitted = npages;
-    cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+    cs_region_move(r, cs_region_base(r), npages * CS_PAGE, r->cap, NULL);
     map_ends(s, s);
     cs_counter_add(&h->pages_inuse, -(intptr_t)less);
     cs_counter_add(&h->large_pages, -(intptr_t)less);
@@ -1093,13 +1093,13 @@ static int own_move(struct cs_span *s, size_t cap)
     if (!bits)
         return ENOMEM;
     uintptr_t to = 0;
-    if (cs_pagemap_ensure(r->base, cap) == 0 &&
-        cs_os_remap((void *)r->base, r->cap, cap, NULL) == 0) {
-        to = r->base;
+    if (cs_pagemap_ensure(cs_region_base(r), cap) == 0 &&
+        cs_os_remap((void *)cs_region_base(r), r->cap, cap, NULL) == 0) {
+        to = cs_region_base(r);
     } else {
         void *q = cs_os_map(cap, CS_PAGE);
         if (q && cs_pagemap_ensure((uintptr_t)q, cap) == 0 &&
-            cs_os_remap((void *)r->base, r->cap, cap, q) == 0)
+            cs_os_remap((void *)cs_region_base(r), r->cap, cap, q) == 0)
             to = (uintptr_t)q;
         else if (q)
             cs_os_unmap(q, cap);
@@ -1143,7 +1143,7 @@ int cs_heap_remap(struct cs_heap *h, struct cs_span *s, size_t npages, size_t ro
             cs_pagemap_set(cs_span_end(s) - CS_PAGE, NULL);
             s->npages = npages;
             s->ncommitted = npages;
-            cs_region_move(r, r->base, npages * CS_PAGE, r->cap, NULL);
+            cs_region_move(r, cs_region_base(r), npages * CS_PAGE, r->cap, NULL);
             map_ends(s, s);
             cs_counter_add(&h->pages_inuse, (intptr_t)more);
             cs_counter_add(&h->large_pages, (intptr_t)more);
@@ -1279,7 +1279,7 @@ void cs_heap_reset(struct cs_heap *h, size_t keep_bytes)
         struct cs_span *s = span_new();
         if (!s)
             cs_fatal("out of metadata memory during arena reset");
-        cs_span_set_start(s, r->base);
+        cs_span_set_start(s, cs_region_base(r));
         s->npages = r->size / CS_PAGE;
         s->region = r;
         s->arena = h->arena;
@@ -1342,7 +1342,7 @@ static int check_span_map(const struct cs_span *s)
 {
     if (cs_pagemap_get((void *)cs_span_start(s)) != s || cs_pagemap_get((void *)(cs_span_end(s) - 1)) != s)
         return check_fail("span ends not in the pagemap", s);
-    if (cs_span_start(s) < s->region->base || cs_span_end(s) > s->region->base + s->region->size)
+    if (cs_span_start(s) < cs_region_base(s->region) || cs_span_end(s) > cs_region_base(s->region) + s->region->size)
         return check_fail("span crosses its region", s);
     return 0;
 }
@@ -1390,7 +1390,7 @@ int cs_heap_check(struct cs_heap *h)
                     err = check_fail("committed count disagrees with the region's bitmap", s);
                 else
                     err = check_span_map(s);
-                if (!err && cs_span_start(s) > s->region->base) {
+                if (!err && cs_span_start(s) > cs_region_base(s->region)) {
                     struct cs_span *l = cs_pagemap_get((void *)(cs_span_start(s) - 1));
                     if (l && l->state == CS_SPAN_FREE)
                         err = check_fail("two free neighbours not coalesced", s);

@@ -44,10 +44,10 @@ struct cs_region *cs_region_add(struct cistern_sysalloc *src, uintptr_t raw, siz
         return NULL;
     }
     r->committed = bits;
-    r->base = base;
+    r->neg_base = (uintptr_t)0 - base;
     r->size = r->cap = end - base;
     r->own = 0;
-    r->raw_base = raw;
+    r->neg_raw_base = (uintptr_t)0 - raw;
     r->raw_size = raw_size;
     r->src = src;
     r->heap = heap;
@@ -75,7 +75,7 @@ void cs_region_remove(struct cs_region *r)
         r->gnext->gprev = r->gprev;
     region_count--;
     region_bytes -= r->size;
-    gone[gone_next].base = r->base;
+    gone[gone_next].base = cs_region_base(r);
     gone[gone_next].size = r->size;
     gone_next = (gone_next + 1) % GONE_RANGES;
     cs_unlock(&region_lock);
@@ -113,7 +113,7 @@ void cs_region_move(struct cs_region *r, uintptr_t base, size_t size, size_t cap
     }
     cs_lock(&region_lock);
     region_bytes += size - r->size;
-    r->base = r->raw_base = base;
+    r->neg_base = r->neg_raw_base = (uintptr_t)0 - base;
     r->size = size;
     r->raw_size = r->cap = cap;
     if (bits)
@@ -144,7 +144,7 @@ int cs_region_range_free(uintptr_t base, size_t len)
         return EEXIST;
     cs_lock(&region_lock);
     for (struct cs_region *r = regions; r; r = r->gnext)
-        if (base < r->raw_base + r->raw_size && r->raw_base < base + len) {
+        if (base < cs_region_raw_base(r) + r->raw_size && cs_region_raw_base(r) < base + len) {
             o.hit = 1;
             break;
         }
@@ -157,7 +157,7 @@ struct cs_region *cs_region_find(uintptr_t a)
     struct cs_region *found = NULL;
     cs_lock(&region_lock);
     for (struct cs_region *r = regions; r; r = r->gnext)
-        if (a >= r->base && a < r->base + r->size) {
+        if (a >= cs_region_base(r) && a < cs_region_base(r) + r->size) {
             found = r;
             break;
         }

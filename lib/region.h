@@ -15,9 +15,12 @@ struct cistern_sysalloc;
 struct cs_heap;
 
 struct cs_region {
-    uintptr_t base;                 /* heap-page aligned start */
+    /* The heap-page aligned start and what the source returned, negated
+       like a span's start (span.h): read them through cs_region_base and
+       cs_region_raw_base. */
+    uintptr_t neg_base;
     size_t size;                    /* heap-page multiple */
-    uintptr_t raw_base;             /* what the source returned */
+    uintptr_t neg_raw_base;
     size_t raw_size;
     size_t cap;                     /* bytes the commit bitmap covers from base
                                        (>= size; more for an own region) */
@@ -36,6 +39,16 @@ struct cs_region {
     struct cs_region *next, *prev;  /* the heap's regions */
     struct cs_region *gnext, *gprev; /* the global table */
 };
+
+static inline uintptr_t cs_region_base(const struct cs_region *r)
+{
+    return (uintptr_t)0 - r->neg_base;
+}
+
+static inline uintptr_t cs_region_raw_base(const struct cs_region *r)
+{
+    return (uintptr_t)0 - r->neg_raw_base;
+}
 
 /* Record a range the source gave (aligning it to heap pages); creates the
    pagemap nodes.  NULL + errno: ENOMEM, or EFAULT when it lies beyond the

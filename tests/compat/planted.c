@@ -1,8 +1,10 @@
 /*
  * planted.c - a program with a planted bug inside an arena, for the memory
  * checkers to catch (tests/compat/tools_catch.sh):
- *   leak     an arena allocation that is never freed (nor reset)
- *   invalid  a read of an arena allocation after the arena was reset
+ *   leak        an arena allocation that is never freed (nor reset)
+ *   leak_first  the same, the first and only block of a fresh arena
+ *   leak_large  the same with a 1 MiB block
+ *   invalid     a read of an arena allocation after the arena was reset
  *   probe    prints "asan" when built with AddressSanitizer, else "plain"
  */
 #include <cistern.h>
@@ -25,9 +27,18 @@ int main(int argc, char **argv)
     cistern_arena_t *a = cistern_arena_create(NULL);
     if (!a)
         return 2;
-    /* A block kept live first: the leaked one is then not the first object
-       of its span, whose address cistern's own span record holds (memcheck
-       would call that one reachable). */
+    if (strcmp(mode, "leak_first") == 0 || strcmp(mode, "leak_large") == 0) {
+        /* It starts a span and a region: their records must not hold its
+           address in a form memcheck takes for a pointer. */
+        volatile char *only = cistern_arena_malloc(a, mode[5] == 'f' ? 100 : 1 << 20);
+        if (!only)
+            return 2;
+        only[0] = 1;
+        only = NULL;
+        return 0;
+    }
+    /* A block kept live first, so that the leaked one is not the first of
+       its span. */
     static void *keep;
     keep = cistern_arena_malloc(a, 100);
     volatile char *p = cistern_arena_malloc(a, 100);
